@@ -9,4 +9,5 @@ function copyLua(dir) {
     else if (name.endsWith('.lua')) cpSync(path, join('dist', path))
   }
 }
+copyLua('platform')
 copyLua('services')

@@ -1,0 +1,90 @@
+// One typed, validated configuration object per process, read once at start-up from the environment.
+// Defaults work for a single local process; the cluster launcher sets every variable explicitly.
+
+export type ServiceName = 'order' | 'stock' | 'payment' | 'orchestrator'
+
+export interface RedisConfig {
+  /** redis://host:port when a single Redis is used (default profile). */
+  url?: string
+  /** host:port of each Sentinel when the master is found through Sentinel (ha profile). */
+  sentinels?: { host: string; port: number }[]
+  masterName: string
+  /** Replicas that must acknowledge a write (Redis WAIT) before its effect is announced. */
+  waitReplicas: number
+  waitTimeoutMs: number
+}
+
+export interface KafkaConfig {
+  brokers: string[]
+  replicationFactor: number
+  minInsyncReplicas: number
+  partitions: number
+}
+
+export interface Config {
+  service: ServiceName
+  instanceId: string
+  httpHost: string
+  httpPort: number
+  logLevel: string
+  redis: RedisConfig
+  kafka: KafkaConfig
+  /** Base URL the order service uses to look up item prices (through the gateway by default). */
+  stockUrl: string
+  /** How long an idempotency record (HTTP request or message) is kept. */
+  idempotencyTtlSeconds: number
+  /** How long a checkout request waits for its saga's outcome before answering. */
+  checkoutWaitMs: number
+  /** A saga (or pending checkout) untouched this long has its current command sent again. */
+  staleAfterMs: number
+}
+
+type Env = Record<string, string | undefined>
+
+export function loadConfig(env: Env = process.env, service?: ServiceName): Config {
+  const name = service ?? parseService(env.SERVICE_NAME)
+  const sentinels = env.REDIS_SENTINELS ? env.REDIS_SENTINELS.split(',').map(parseHostPort) : undefined
+  return {
+    service: name,
+    instanceId: env.INSTANCE_ID ?? `${name}-${process.pid}`,
+    httpHost: env.HTTP_HOST ?? '127.0.0.1',
+    httpPort: int(env, 'HTTP_PORT', 0),
+    logLevel: env.LOG_LEVEL ?? 'info',
+    redis: {
+      url: sentinels ? undefined : (env.REDIS_URL ?? 'redis://127.0.0.1:6379'),
+      sentinels,
+      masterName: env.REDIS_MASTER_NAME ?? (name === 'orchestrator' ? 'saga' : name),
+      waitReplicas: int(env, 'REDIS_WAIT_REPLICAS', 0),
+      waitTimeoutMs: int(env, 'REDIS_WAIT_TIMEOUT_MS', 2000),
+    },
+    kafka: {
+      brokers: (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean),
+      replicationFactor: int(env, 'KAFKA_REPLICATION_FACTOR', 1),
+      minInsyncReplicas: int(env, 'KAFKA_MIN_INSYNC', 1),
+      partitions: int(env, 'KAFKA_PARTITIONS', 3),
+    },
+    stockUrl: env.STOCK_URL ?? 'http://127.0.0.1:8000',
+    idempotencyTtlSeconds: int(env, 'IDEMPOTENCY_TTL_SECONDS', 24 * 3600),
+    checkoutWaitMs: int(env, 'CHECKOUT_WAIT_MS', 60_000),
+    staleAfterMs: int(env, 'SAGA_STALE_AFTER_MS', 5_000),
+  }
+}
+
+function parseService(value: string | undefined): ServiceName {
+  if (value === 'order' || value === 'stock' || value === 'payment' || value === 'orchestrator') return value
+  throw new Error(`SERVICE_NAME must be order, stock, payment or orchestrator (got ${JSON.stringify(value)})`)
+}
+
+function int(env: Env, key: string, fallback: number): number {
+  const raw = env[key]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${key} must be a non-negative integer (got ${raw})`)
+  return value
+}
+
+function parseHostPort(value: string): { host: string; port: number } {
+  const [host, port] = value.trim().split(':')
+  if (!host || !port || !Number.isInteger(Number(port))) throw new Error(`bad host:port ${JSON.stringify(value)}`)
+  return { host, port: Number(port) }
+}

@@ -1,0 +1,135 @@
+// Entities that hold one counter (an item's stock, a user's credit): the shared store of the stock and
+// payment services. Every change is one atomic Lua script that also records its idempotency key, and
+// nothing is reported back before the change is durable (replicated when the profile asks for it).
+import { AppError, errorFromScript, type ErrorCode } from './errors.js'
+import { awaitReplication, execPipeline, loadScript, type Redis, type Script } from './redis.js'
+import type { RedisConfig } from './config.js'
+import type { MessageHandler } from './idempotent-consumer.js'
+import { Topics, type AnyMessage, type Outgoing, type SagaInbox } from './messages.js'
+
+const scriptsDir = new URL('./scripts/', import.meta.url)
+const BATCH_CHUNK = 5000
+
+export interface CounterStoreOptions {
+  /** Key prefix of the entity hashes, e.g. "item" → item:<id>. */
+  prefix: string
+  /** The counter field, e.g. "stock" or "credit". */
+  field: string
+  /** The refusal when a change would take the counter below zero. */
+  shortfall: ErrorCode
+  /** What the entity is called in error messages. */
+  noun: string
+  ttlSeconds: number
+  redis: RedisConfig
+}
+
+export type TakeResult = { ok: true } | { ok: false; reason: string }
+
+export class CounterStore {
+  readonly #scripts: Record<'create' | 'adjust' | 'take' | 'giveBack', Script>
+
+  constructor(
+    readonly redis: Redis,
+    readonly options: CounterStoreOptions,
+  ) {
+    this.#scripts = {
+      create: loadScript(redis, scriptsDir, 'create-entity'),
+      adjust: loadScript(redis, scriptsDir, 'adjust-counter'),
+      take: loadScript(redis, scriptsDir, 'take-counters'),
+      giveBack: loadScript(redis, scriptsDir, 'give-back'),
+    }
+  }
+
+  key(id: string): string {
+    return `${this.options.prefix}:${id}`
+  }
+
+  async create(id: string, fields: Record<string, string | number>, idempotencyKey: string | undefined): Promise<string> {
+    const pairs = Object.entries(fields).flat()
+    const reply = String(await this.#scripts.create([this.key(id), httpRecord(idempotencyKey, 'create')], [this.options.ttlSeconds, id, ...pairs]))
+    await this.durable()
+    return reply.slice(3)
+  }
+
+  async find(id: string): Promise<Record<string, number>> {
+    const hash = await this.redis.hgetall(this.key(id))
+    if (Object.keys(hash).length === 0) throw new AppError('NOT_FOUND', `${this.options.noun} ${id} not found`)
+    return Object.fromEntries(Object.entries(hash).map(([k, v]) => [k, Number(v)]))
+  }
+
+  /** Adds delta (negative to subtract) to the counter; returns the new value. */
+  async adjust(id: string, delta: number, idempotencyKey: string | undefined, operation: string): Promise<number> {
+    const { field, ttlSeconds, shortfall, noun } = this.options
+    const reply = String(await this.#scripts.adjust([this.key(id), httpRecord(idempotencyKey, operation)], [field, delta, ttlSeconds, shortfall]))
+    const error = errorFromScript(reply, `${noun} ${id}`)
+    if (error) throw error
+    await this.durable()
+    return Number(reply.slice(3))
+  }
+
+  /** Saga step: takes every amount or none. Idempotent per (step name, saga id). */
+  async take(step: string, sagaId: string, lines: [string, number][]): Promise<TakeResult> {
+    const { field, ttlSeconds, shortfall } = this.options
+    const keys = [messageRecord(step, sagaId), ...lines.map(([id]) => this.key(id))]
+    const reply = String(await this.#scripts.take(keys, [field, ttlSeconds, shortfall, ...lines.map(([, n]) => n)]))
+    return reply === 'OK' ? { ok: true } : { ok: false, reason: reply.slice(4) }
+  }
+
+  /** Compensation of take(): returns what it took, once; fences it off if it never ran. */
+  async giveBack(step: string, takeStep: string, sagaId: string, lines: [string, number][]): Promise<void> {
+    const { field, ttlSeconds } = this.options
+    const keys = [messageRecord(step, sagaId), messageRecord(takeStep, sagaId), ...lines.map(([id]) => this.key(id))]
+    await this.#scripts.giveBack(keys, [field, ttlSeconds, ...lines.map(([, n]) => n)])
+  }
+
+  /** Overwrites entities "0".."n-1" with the same fields, pipelined in chunks. */
+  async batchInit(n: number, fields: Record<string, number>): Promise<void> {
+    const pairs = Object.entries(fields).flat()
+    for (let start = 0; start < n; start += BATCH_CHUNK) {
+      const pipeline = this.redis.pipeline()
+      for (let i = start; i < Math.min(n, start + BATCH_CHUNK); i++) pipeline.hset(this.key(String(i)), ...pairs)
+      await execPipeline(pipeline)
+    }
+    await this.durable()
+  }
+
+  durable(): Promise<void> {
+    return awaitReplication(this.redis, this.options.redis.waitReplicas, this.options.redis.waitTimeoutMs)
+  }
+}
+
+/** The idempotency record of an HTTP mutation ('' when the request carries no key). */
+export function httpRecord(idempotencyKey: string | undefined, operation: string): string {
+  return idempotencyKey ? `idem:http:${operation}:${idempotencyKey}` : ''
+}
+
+/** The idempotency record of a saga command: its type plus its saga id. */
+export function messageRecord(type: string, sagaId: string): string {
+  return `idem:msg:${type}:${sagaId}`
+}
+
+/** How a participant's saga commands map onto a counter store (see services/stock and services/payment). */
+export interface CounterCommands<Command extends AnyMessage> {
+  take: { command: Command['type']; succeeded: SagaInbox['type']; refused: SagaInbox['type'] }
+  giveBack: { command: Command['type']; done: SagaInbox['type'] }
+  lines(command: Command): [string, number][]
+}
+
+/** The idempotent handler of a counter participant: take or give back, then reply to the orchestrator. */
+export function counterCommandHandler<Command extends AnyMessage>(store: CounterStore, commands: CounterCommands<Command>): MessageHandler {
+  return async (message) => {
+    const { type, sagaId, orderId } = message
+    const reply = (replyType: SagaInbox['type'], reason?: string): Outgoing[] => [
+      { topic: Topics.saga, message: { type: replyType, sagaId, orderId, ...(reason === undefined ? {} : { reason }) } as SagaInbox },
+    ]
+    if (type === commands.take.command) {
+      const result = await store.take(type, sagaId, commands.lines(message as Command))
+      return result.ok ? reply(commands.take.succeeded) : reply(commands.take.refused, result.reason)
+    }
+    if (type === commands.giveBack.command) {
+      await store.giveBack(type, commands.take.command, sagaId, commands.lines(message as Command))
+      return reply(commands.giveBack.done)
+    }
+    return []
+  }
+}

@@ -1,0 +1,65 @@
+// HTTP bootstrap shared by the services: JSON everywhere, coded errors to status codes, strict parsing
+// of path parameters, 405 for a known path with the wrong method, and the request's idempotency key.
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify'
+import { AppError } from './errors.js'
+import type { Logger } from './logger.js'
+
+const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const
+type Method = (typeof HTTP_METHODS)[number]
+
+export function createHttpApp(logger: Logger): FastifyInstance {
+  const app = Fastify({ logger: false, routerOptions: { maxParamLength: 200 }, keepAliveTimeout: 75_000, return503OnClosing: true })
+  app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
+    if (err instanceof AppError) return reply.code(err.status).send({ error: err.message, code: err.code })
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
+    if (status === 500) logger.error({ err: err.message, stack: err.stack, url: request.url }, 'request failed')
+    return reply.code(status).send({ error: status === 500 ? 'internal error' : err.message })
+  })
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]}` }))
+  return app
+}
+
+/** Registers a route, and answers 405 for the other methods on the same path. */
+export function route(app: FastifyInstance, method: Method, url: string, handler: RouteHandlerMethod): void {
+  app.route({ method, url, handler })
+  const others = HTTP_METHODS.filter((m) => m !== method)
+  app.route({
+    method: others,
+    url,
+    handler: (_request: FastifyRequest, reply: FastifyReply) => reply.code(405).header('allow', method).send({ error: `use ${method}` }),
+  })
+}
+
+const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/
+const NUMBER_PATTERN = /^\d{1,16}$/
+
+export function parseId(value: string | undefined, what: string): string {
+  if (value === undefined || !ID_PATTERN.test(value)) throw new AppError('BAD_INPUT', `${what} must be 1-128 characters of [A-Za-z0-9_.:-]`)
+  return value
+}
+
+/** A non-negative integer small enough to stay exact everywhere (JavaScript numbers, Redis Lua). */
+export function parseAmount(value: string | undefined, what: string): number {
+  const n = value !== undefined && NUMBER_PATTERN.test(value) ? Number(value) : NaN
+  if (!Number.isSafeInteger(n)) throw new AppError('BAD_INPUT', `${what} must be a non-negative integer below 2^53`)
+  return n
+}
+
+/** The client's Idempotency-Key, else the gateway's request id (the same across the gateway's retries). */
+export function idempotencyKey(request: FastifyRequest): string | undefined {
+  const raw = request.headers['idempotency-key'] ?? request.headers['x-request-id']
+  const key = Array.isArray(raw) ? raw[0] : raw
+  if (key === undefined || key === '') return undefined
+  if (key.length > 200) throw new AppError('BAD_INPUT', 'Idempotency-Key is longer than 200 characters')
+  return key
+}
+
+export type Params = Record<string, string>
+
+const MAX_BATCH = 1_000_000
+
+export function parseBatchSize(value: string | undefined): number {
+  const n = parseAmount(value, 'n')
+  if (n > MAX_BATCH) throw new AppError('BAD_INPUT', `n must be at most ${MAX_BATCH}`)
+  return n
+}

@@ -1,0 +1,106 @@
+// The Kafka bus: topic set-up, a batching publisher, and consumers tuned for low latency.
+import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
+import type { KafkaConfig } from './config.js'
+import type { Logger } from './logger.js'
+import { allTopics, type Outgoing } from './messages.js'
+
+export type StringConsumer = Consumer<string, string, string, string>
+
+export async function ensureTopics(config: KafkaConfig, logger: Logger, topics: readonly string[] = allTopics): Promise<void> {
+  const admin = new Admin({ clientId: 'topic-setup', bootstrapBrokers: config.brokers, retries: 20, retryDelay: 500 })
+  try {
+    const existing = new Set(await admin.listTopics())
+    const missing = topics.filter((t) => !existing.has(t))
+    if (missing.length === 0) return
+    try {
+      await admin.createTopics({
+        topics: missing,
+        partitions: config.partitions,
+        replicas: config.replicationFactor,
+        configs: [{ name: 'min.insync.replicas', value: String(config.minInsyncReplicas) }],
+      })
+      logger.info({ topics: missing }, 'created topics')
+    } catch (err) {
+      // Another process may have created them at the same moment; only fail if they are still missing.
+      const now = new Set(await admin.listTopics())
+      if (missing.some((t) => !now.has(t))) throw err
+    }
+  } finally {
+    await admin.close()
+  }
+}
+
+/**
+ * Publishes JSON messages keyed by order id. Sends go out one request at a time; messages published
+ * while a request is in flight are gathered into the next one, so batches grow with load and a lone
+ * message leaves at once. publish() resolves once every broker in the ISR has the message (acks=all).
+ */
+export class Publisher {
+  readonly #producer: Producer<string, string, string, string>
+  #queue: { outgoing: Outgoing[]; done: (err?: Error) => void }[] = []
+  #sending = false
+
+  constructor(config: KafkaConfig, clientId: string) {
+    this.#producer = new Producer({
+      clientId,
+      bootstrapBrokers: config.brokers,
+      serializers: stringSerializers,
+      idempotent: true,
+      acks: -1,
+      retries: 10,
+      retryDelay: 200,
+    })
+  }
+
+  publish(outgoing: Outgoing[]): Promise<void> {
+    if (outgoing.length === 0) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ outgoing, done: (err) => (err ? reject(err) : resolve()) })
+      if (!this.#sending) void this.#drain()
+    })
+  }
+
+  async #drain(): Promise<void> {
+    this.#sending = true
+    while (this.#queue.length > 0) {
+      const batch = this.#queue
+      this.#queue = []
+      const messages = batch.flatMap((entry) =>
+        entry.outgoing.map((o) => ({
+          topic: o.topic,
+          key: o.message.orderId,
+          value: JSON.stringify(o.message),
+        })),
+      )
+      try {
+        await this.#producer.send({ messages })
+        for (const entry of batch) entry.done()
+      } catch (err) {
+        for (const entry of batch) entry.done(err as Error)
+      }
+    }
+    this.#sending = false
+  }
+
+  async close(): Promise<void> {
+    await this.#producer.close()
+  }
+}
+
+export function createConsumer(config: KafkaConfig, groupId: string, clientId: string): StringConsumer {
+  return new Consumer({
+    clientId,
+    groupId,
+    bootstrapBrokers: config.brokers,
+    deserializers: stringDeserializers,
+    // A dead member's partitions move to a live one after this long: the stall a consumer crash causes.
+    sessionTimeout: 6000,
+    heartbeatInterval: 1000,
+    rebalanceTimeout: 10000,
+    // The broker answers a fetch as soon as one byte is there; this only bounds an idle poll.
+    minBytes: 1,
+    maxWaitTime: 500,
+    retries: 10,
+    retryDelay: 500,
+  })
+}

@@ -1,0 +1,69 @@
+// Message contracts of the checkout saga, grouped by the topic that carries them.
+// Commands are imperative (ReserveStock), replies past tense (StockReserved). Every message carries the
+// saga id and the order id (the partition key, so one order's messages stay in order); the idempotency
+// key of a command is its type plus its saga id.
+
+export type Line = [itemId: string, quantity: number]
+
+export const Topics = {
+  /** Orchestrator inbox: checkout requests from order, replies from every participant. */
+  saga: 'checkout.saga',
+  stock: 'stock.commands',
+  payment: 'payment.commands',
+  order: 'order.commands',
+} as const
+
+export const allTopics = Object.values(Topics)
+
+interface Envelope<T extends string> {
+  type: T
+  sagaId: string
+  orderId: string
+}
+
+// --- checkout.saga (to the orchestrator) ---
+export interface CheckoutRequested extends Envelope<'CheckoutRequested'> {
+  userId: string
+  items: Line[]
+  total: number
+}
+export type StockReply = Envelope<'StockReserved' | 'StockReleased'> | Rejection<'StockRejected'>
+export type PaymentReply = Envelope<'PaymentCharged' | 'PaymentRefunded'> | Rejection<'PaymentRejected'>
+export type OrderReply = Envelope<'OrderPaid' | 'CheckoutCancelled'>
+export interface Rejection<T extends string> extends Envelope<T> {
+  reason: string
+}
+export type SagaInbox = CheckoutRequested | StockReply | PaymentReply | OrderReply
+
+// --- stock.commands ---
+export interface StockCommand extends Envelope<'ReserveStock' | 'ReleaseStock'> {
+  items: Line[]
+}
+
+// --- payment.commands ---
+export interface PaymentCommand extends Envelope<'ChargePayment' | 'RefundPayment'> {
+  userId: string
+  amount: number
+}
+
+// --- order.commands ---
+export type OrderCommand = Envelope<'MarkOrderPaid'> | Rejection<'CancelCheckout'>
+
+export type AnyMessage = SagaInbox | StockCommand | PaymentCommand | OrderCommand
+
+export interface Outgoing {
+  topic: string
+  message: AnyMessage
+}
+
+/** Builds a reply on the orchestrator's topic from the stored reply of a participant script ("Type" or "Type:REASON"). */
+export function replyFromRecord(record: string, sagaId: string, orderId: string): Outgoing {
+  const [type, reason] = record.split(':') as [string, string | undefined]
+  const message = reason === undefined ? { type, sagaId, orderId } : { type, sagaId, orderId, reason }
+  return { topic: Topics.saga, message: message as SagaInbox }
+}
+
+export function isEnvelope(value: unknown): value is AnyMessage {
+  const v = value as Partial<Envelope<string>> | null
+  return typeof v === 'object' && v !== null && typeof v.type === 'string' && typeof v.sagaId === 'string' && typeof v.orderId === 'string'
+}

@@ -1,0 +1,61 @@
+// Redis access: one client per process (direct or through Sentinel), Lua scripts loaded from files,
+// and the durability barrier that keeps an effect from being announced before a replica has it.
+import { readFileSync } from 'node:fs'
+import { Redis, type ChainableCommander } from 'ioredis'
+import type { RedisConfig } from './config.js'
+import type { Logger } from './logger.js'
+
+export type { Redis }
+export type ScriptArg = string | number
+export type Script = (keys: string[], args: ScriptArg[]) => Promise<unknown>
+
+export function connectRedis(config: RedisConfig, logger: Logger, connectionName: string): Redis {
+  const common = {
+    connectionName,
+    enableAutoPipelining: true,
+    // Commands wait (bounded) through a reconnect or a failover instead of failing at once.
+    maxRetriesPerRequest: 40,
+    retryStrategy: (times: number) => Math.min(50 + times * 50, 500),
+  }
+  const client = config.sentinels
+    ? new Redis({
+        ...common,
+        sentinels: config.sentinels,
+        name: config.masterName,
+        sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1000),
+        // Follow a failover as soon as Sentinel announces it, not on the next error.
+        failoverDetector: true,
+      })
+    : new Redis(config.url ?? 'redis://127.0.0.1:6379', common)
+  client.on('error', (err: Error) => logger.warn({ err: err.message, redis: connectionName }, 'redis error'))
+  return client
+}
+
+/**
+ * Loads `<dir>/<name>.lua` and returns a function running it atomically with EVALSHA
+ * (ioredis falls back to EVAL when the server does not have the script cached, e.g. after a failover).
+ */
+export function loadScript(redis: Redis, dir: URL, name: string): Script {
+  const lua = readFileSync(new URL(`${name}.lua`, dir), 'utf8')
+  const command = `script_${name.replaceAll('-', '_')}`
+  redis.defineCommand(command, { lua })
+  const run = (redis as unknown as Record<string, (...args: ScriptArg[]) => Promise<unknown>>)[command]!
+  return (keys, args) => run.call(redis, keys.length, ...keys, ...args)
+}
+
+/**
+ * Waits until `replicas` replicas hold every write this connection made so far (Redis WAIT).
+ * Throws when they do not acknowledge in time, so the caller does not announce the effect.
+ */
+export async function awaitReplication(redis: Redis, replicas: number, timeoutMs: number): Promise<void> {
+  if (replicas <= 0) return
+  const acked = await redis.wait(replicas, timeoutMs)
+  if (acked < replicas) throw new Error(`only ${acked}/${replicas} Redis replicas acknowledged the write`)
+}
+
+/** Runs a pipeline and throws the first command error instead of leaving it in the result array. */
+export async function execPipeline(pipeline: ChainableCommander): Promise<void> {
+  const results = (await pipeline.exec()) ?? []
+  const failed = results.find(([err]) => err)
+  if (failed) throw failed[0]
+}

@@ -1,0 +1,124 @@
+// Boots one service process: config, logger, Redis, Kafka publisher, the idempotent consumer loop,
+// HTTP (health plus the service's routes) and background sweepers; stops them all on SIGTERM/SIGINT.
+import type { FastifyInstance } from 'fastify'
+import { loadConfig, type Config, type ServiceName } from './config.js'
+import { createHttpApp } from './http.js'
+import { ConsumerLoop, type MessageHandler } from './idempotent-consumer.js'
+import { ensureTopics, Publisher } from './kafka.js'
+import { createLogger, type Logger } from './logger.js'
+import { awaitReplication, connectRedis, type Redis } from './redis.js'
+
+export interface ServiceContext {
+  config: Config
+  logger: Logger
+  redis: Redis
+  publisher: Publisher
+  /** Waits until the writes made so far on `redis` are durable (replicated when the profile asks). */
+  durable(): Promise<void>
+}
+
+export interface Background {
+  stop(): Promise<void> | void
+}
+
+export interface ServiceDefinition<State> {
+  name: ServiceName
+  /** Builds the service's own state (stores, waiters) once the connections exist. */
+  setup(context: ServiceContext): State | Promise<State>
+  routes?(app: FastifyInstance, state: State, context: ServiceContext): void
+  /** The topics this service consumes, and what it does with each message. */
+  consumes?: { topics: string[]; handler(state: State, context: ServiceContext): MessageHandler }
+  background?(state: State, context: ServiceContext): Background[]
+}
+
+export interface RunningService<State> {
+  app: FastifyInstance
+  state: State
+  context: ServiceContext
+  /** The port HTTP listens on (useful when HTTP_PORT=0 picked a free one). */
+  port: number
+  stop(): Promise<void>
+}
+
+export async function startService<State>(
+  definition: ServiceDefinition<State>,
+  env: Record<string, string | undefined> = process.env,
+): Promise<RunningService<State>> {
+  const config = loadConfig(env, definition.name)
+  const logger = createLogger(config.service, config.instanceId, config.logLevel)
+  const redis = connectRedis(config.redis, logger, config.instanceId)
+  const publisher = new Publisher(config.kafka, config.instanceId)
+  const context: ServiceContext = {
+    config,
+    logger,
+    redis,
+    publisher,
+    durable: () => awaitReplication(redis, config.redis.waitReplicas, config.redis.waitTimeoutMs),
+  }
+  await ensureTopics(config.kafka, logger)
+  const state = await definition.setup(context)
+
+  let ready = false
+  const app = createHttpApp(logger)
+  app.get('/health', async (_request, reply) => (ready ? { status: 'ok' } : reply.code(503).send({ status: 'starting' })))
+  definition.routes?.(app, state, context)
+
+  const loop = definition.consumes
+    ? new ConsumerLoop({
+        kafka: config.kafka,
+        groupId: config.service,
+        clientId: config.instanceId,
+        topics: definition.consumes.topics,
+        handle: definition.consumes.handler(state, context),
+        publisher,
+        makeDurable: context.durable,
+        logger,
+      })
+    : undefined
+  await loop?.start()
+  const background = definition.background?.(state, context) ?? []
+  await app.listen({ host: config.httpHost, port: config.httpPort })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address ? address.port : config.httpPort
+  ready = true
+  logger.info({ port }, 'service ready')
+
+  return {
+    app,
+    state,
+    context,
+    port,
+    async stop() {
+      ready = false
+      await app.close()
+      for (const task of background) await task.stop()
+      await loop?.stop()
+      await publisher.close().catch(() => {})
+      redis.disconnect()
+    },
+  }
+}
+
+/** Process entry point: start, stop cleanly on SIGTERM/SIGINT, exit non-zero on a fatal error. */
+export function main<State>(definition: ServiceDefinition<State>): void {
+  startService(definition)
+    .then((service) => {
+      const shutdown = () => {
+        service.context.logger.info('shutting down')
+        service.stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        )
+      }
+      process.once('SIGTERM', shutdown)
+      process.once('SIGINT', shutdown)
+    })
+    .catch((err: Error) => {
+      console.error(JSON.stringify({ level: 'fatal', service: definition.name, err: err.message, stack: err.stack }))
+      process.exit(1)
+    })
+  process.on('unhandledRejection', (err) => {
+    console.error(JSON.stringify({ level: 'fatal', service: definition.name, err: String(err) }))
+    process.exit(1)
+  })
+}

@@ -1,0 +1,4 @@
+import { main } from '../../platform/service.js'
+import { orchestratorService } from './app.js'
+
+main(orchestratorService)

@@ -1,0 +1,4 @@
+import { main } from '../../platform/service.js'
+import { orderService } from './app.js'
+
+main(orderService)

@@ -1,0 +1,13 @@
+// The payment service: users with credit; charges and refunds for checkout sagas.
+import { Topics } from '../../platform/messages.js'
+import type { ServiceDefinition } from '../../platform/service.js'
+import { paymentHandlers } from './handlers.js'
+import { paymentRoutes } from './routes.js'
+import { createPaymentStore, type PaymentStore } from './store.js'
+
+export const paymentService: ServiceDefinition<PaymentStore> = {
+  name: 'payment',
+  setup: ({ redis, config }) => createPaymentStore(redis, config),
+  routes: paymentRoutes,
+  consumes: { topics: [Topics.payment], handler: paymentHandlers },
+}

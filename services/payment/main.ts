@@ -1,0 +1,4 @@
+import { main } from '../../platform/service.js'
+import { paymentService } from './app.js'
+
+main(paymentService)

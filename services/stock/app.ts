@@ -1,0 +1,13 @@
+// The stock service: items with a price and a stock level; takes and returns stock for checkout sagas.
+import { Topics } from '../../platform/messages.js'
+import type { ServiceDefinition } from '../../platform/service.js'
+import { stockHandlers } from './handlers.js'
+import { stockRoutes } from './routes.js'
+import { createStockStore, type StockStore } from './store.js'
+
+export const stockService: ServiceDefinition<StockStore> = {
+  name: 'stock',
+  setup: ({ redis, config }) => createStockStore(redis, config),
+  routes: stockRoutes,
+  consumes: { topics: [Topics.stock], handler: stockHandlers },
+}

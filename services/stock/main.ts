@@ -1,0 +1,4 @@
+import { main } from '../../platform/service.js'
+import { stockService } from './app.js'
+
+main(stockService)

@@ -1,0 +1,81 @@
+// The default profile's infrastructure, started by the launcher on free ports: Kafka takes and delivers
+// a message, every data group's Redis answers, and a killed Redis comes back with its data.
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
+import { Redis } from 'ioredis'
+import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
+import { DATA_GROUPS } from '../../tools/cluster/topology.js'
+
+describe('default profile, infrastructure only', { timeout: 60_000 }, () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'cluster-default-'))
+  let cluster: Cluster
+
+  before(async () => {
+    cluster = await startCluster({ profile: 'default', runDir, ports: 'free', services: false })
+  })
+
+  after(async () => {
+    await cluster?.stop()
+    rmSync(runDir, { recursive: true, force: true })
+  })
+
+  test('starts one Kafka node and one Redis per data group, and no service', () => {
+    const roles = cluster.processes.map((process) => process.role).sort()
+    assert.deepEqual(roles, ['kafka', 'redis', 'redis', 'redis', 'redis'])
+    assert.ok(cluster.processes.every((process) => process.alive))
+  })
+
+  test('Kafka accepts a message and delivers it to a consumer group', async () => {
+    const topic = `cluster-test-${randomUUID()}`
+    const bootstrapBrokers = cluster.kafkaBrokers
+    const admin = new Admin({ clientId: 'cluster-test', bootstrapBrokers })
+    await admin.createTopics({ topics: [topic], partitions: 3, replicas: 1 })
+    await admin.close()
+
+    const producer = new Producer({ clientId: 'cluster-test', bootstrapBrokers, serializers: stringSerializers, idempotent: true, acks: -1 })
+    await producer.send({ messages: [{ topic, key: 'greeting', value: 'hello' }] })
+    await producer.close()
+
+    const consumer = new Consumer({ clientId: 'cluster-test', groupId: `group-${topic}`, bootstrapBrokers, deserializers: stringDeserializers })
+    const stream = await consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+    let received: string | undefined
+    for await (const message of stream) {
+      received = message.value
+      break
+    }
+    await stream.close()
+    await consumer.close()
+    assert.equal(received, 'hello')
+  })
+
+  test('every data group has a Redis answering PING', async () => {
+    for (const group of DATA_GROUPS) {
+      const redis = new Redis(cluster.redis[group].url!)
+      assert.equal(await redis.ping(), 'PONG', group)
+      redis.disconnect()
+    }
+  })
+
+  test('a killed Redis is restarted with its data', async () => {
+    const url = cluster.redis.stock.url!
+    const writer = new Redis(url)
+    await writer.set('cluster-test:survivor', 'still here')
+    writer.disconnect()
+
+    const before = cluster.processes.find((process) => process.name === 'redis-stock-1')!
+    cluster.kill('redis-stock-1')
+    await cluster.waitReady('redis-stock-1')
+    const restarted = cluster.processes.find((process) => process.name === 'redis-stock-1')!
+    assert.notEqual(restarted.pid, before.pid)
+    assert.equal(restarted.restarts, before.restarts + 1)
+
+    const reader = new Redis(url)
+    assert.equal(await reader.get('cluster-test:survivor'), 'still here')
+    reader.disconnect()
+  })
+})

@@ -1,0 +1,141 @@
+// The launcher's programmatic API: start a profile, reach its processes, inject faults, stop it.
+import { mkdirSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { repoRoot } from './paths.js'
+import { portAllocator, type PortMode } from './ports.js'
+import { signalGroup, Supervisor, type ProcessStatus } from './processes.js'
+import type { ServiceRole } from './services.js'
+import { writeState } from './state.js'
+import { buildTopology, STOP_ORDER, WAITS_FOR, type DataGroup, type ProfileName, type RedisEndpoint, type Topology } from './topology.js'
+
+export type { ProcessStatus } from './processes.js'
+export type { ServiceRole } from './services.js'
+export type { DataGroup, ProfileName, RedisEndpoint } from './topology.js'
+
+export interface ClusterOptions {
+  profile: ProfileName
+  /** Default: run/<profile>-<timestamp> in the repository. */
+  runDir?: string
+  /** 'default': the conventional ports (gateway 8000, ...); 'free': any free ports (tests). */
+  ports?: 'default' | 'free'
+  /** Lays every port out from this one instead (a second cluster beside the first); wins over `ports`. */
+  basePort?: number
+  /** false: only Kafka, Redis and Sentinels, no services and no gateway. Default true. */
+  services?: boolean
+  log?: (line: string) => void
+}
+
+export interface Cluster {
+  readonly profile: ProfileName
+  /** The gateway's address (nothing listens there when started without services). */
+  readonly gatewayUrl: string
+  readonly runDir: string
+  readonly kafkaBrokers: string[]
+  readonly redis: Record<DataGroup, RedisEndpoint>
+  /** A snapshot of every process: name, role, pid, port, alive, restarts, log. */
+  readonly processes: ProcessStatus[]
+  /** The environment a service process gets, to run one in-process against this cluster's infrastructure. */
+  serviceEnv(role: ServiceRole, instance: number): Record<string, string>
+  /** Signals a process (default SIGKILL); the supervisor restarts it after a second. */
+  kill(name: string, signal?: NodeJS.Signals): void
+  pause(name: string): void
+  resume(name: string): void
+  waitReady(name: string): Promise<void>
+  /** Stops every process in order and waits for them. */
+  stop(): Promise<void>
+}
+
+export function defaultRunDir(profile: ProfileName): string {
+  const timestamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 23)
+  return join(repoRoot, 'run', `${profile}-${timestamp}`)
+}
+
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const log = options.log ?? (() => {})
+  const runDir = resolve(options.runDir ?? defaultRunDir(options.profile))
+  mkdirSync(join(runDir, 'logs'), { recursive: true })
+  const portMode: PortMode =
+    options.basePort !== undefined ? { kind: 'base', basePort: options.basePort } : options.ports === 'free' ? { kind: 'free' } : { kind: 'conventional' }
+  const gatewayPortOverride = process.env.GATEWAY_PORT ? Number(process.env.GATEWAY_PORT) : undefined
+  const topology = await buildTopology(options.profile, runDir, portAllocator(portMode, gatewayPortOverride), options.services ?? true)
+
+  const cluster = new RunningCluster(topology, runDir, log)
+  try {
+    await cluster.start()
+  } catch (error) {
+    await cluster.stop()
+    throw error
+  }
+  return cluster
+}
+
+class RunningCluster implements Cluster {
+  readonly profile: ProfileName
+  readonly gatewayUrl: string
+  readonly kafkaBrokers: string[]
+  readonly redis: Record<DataGroup, RedisEndpoint>
+  private readonly supervisor: Supervisor
+  /** Best effort: children must not outlive a test process that exits without stopping them. */
+  private readonly killChildrenOnExit = () => {
+    for (const { pid, alive } of this.supervisor.statuses()) if (pid !== null && alive) signalGroup(pid, 'SIGKILL')
+  }
+
+  constructor(
+    private readonly topology: Topology,
+    readonly runDir: string,
+    log: (line: string) => void,
+  ) {
+    this.profile = topology.profile
+    this.gatewayUrl = topology.gatewayUrl
+    this.kafkaBrokers = topology.kafkaBrokers
+    this.redis = topology.redis
+    this.supervisor = new Supervisor(join(runDir, 'logs'), () => this.saveState(), log)
+  }
+
+  get processes(): ProcessStatus[] {
+    return this.supervisor.statuses()
+  }
+
+  async start(): Promise<void> {
+    process.on('exit', this.killChildrenOnExit)
+    await this.supervisor.startAll(this.topology.processes, (role) => WAITS_FOR[role])
+  }
+
+  serviceEnv(role: ServiceRole, instance: number): Record<string, string> {
+    return this.topology.serviceEnv(role, instance)
+  }
+
+  kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.supervisor.signal(name, signal)
+  }
+
+  pause(name: string): void {
+    this.supervisor.signal(name, 'SIGSTOP')
+  }
+
+  resume(name: string): void {
+    this.supervisor.signal(name, 'SIGCONT')
+  }
+
+  waitReady(name: string): Promise<void> {
+    return this.supervisor.waitReady(name)
+  }
+
+  async stop(): Promise<void> {
+    await this.supervisor.stopAll(STOP_ORDER)
+    process.off('exit', this.killChildrenOnExit)
+  }
+
+  private saveState(): void {
+    writeState({
+      profile: this.profile,
+      runDir: this.runDir,
+      gatewayUrl: this.gatewayUrl,
+      supervisorPid: process.pid,
+      kafkaBrokers: this.kafkaBrokers,
+      redis: this.redis,
+      processes: this.supervisor.statuses(),
+      updatedAt: new Date().toISOString(),
+    })
+  }
+}

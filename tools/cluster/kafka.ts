@@ -1,0 +1,111 @@
+// Kafka in KRaft mode, every node a combined broker + controller with a static voter set.
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { inRepo } from './paths.js'
+import { logContains } from './probes.js'
+import type { ProcessSpec } from './processes.js'
+
+export interface KafkaNode {
+  id: number
+  name: string
+  brokerPort: number
+  controllerPort: number
+}
+
+export interface KafkaSettings {
+  nodes: KafkaNode[]
+  clusterId: string
+  replicationFactor: number
+  minInsyncReplicas: number
+  heap: string
+  runDir: string
+}
+
+const READY_LINE = 'Kafka Server started'
+
+/** A Kafka cluster id: 16 random bytes, URL-safe base64, never starting with '-' (the CLI would read an option). */
+export function newKafkaClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
+}
+
+export function kafkaNodeSpec(node: KafkaNode, settings: KafkaSettings): ProcessSpec {
+  const nodeDir = join(settings.runDir, node.name)
+  const propertiesPath = join(nodeDir, 'server.properties')
+  return {
+    name: node.name,
+    role: 'kafka',
+    port: node.brokerPort,
+    async launch(restart) {
+      if (!restart) await prepareNode(node, settings, nodeDir, propertiesPath)
+      return { command: 'java', args: [...jvmOptions(settings.heap), 'kafka.Kafka', propertiesPath] }
+    },
+    isReady: ({ logPath, logOffset }) => logContains(logPath, READY_LINE, logOffset),
+    readyTimeoutMs: 120_000,
+    stopTimeoutMs: 20_000,
+  }
+}
+
+function jvmOptions(heap: string): string[] {
+  return [
+    '-Xms256m',
+    `-Xmx${heap}`,
+    '-XX:+UseG1GC',
+    '-XX:MaxGCPauseMillis=20',
+    '-XX:+ExitOnOutOfMemoryError',
+    '-Djava.awt.headless=true',
+    `-Dlog4j2.configurationFile=${inRepo('kafka/log4j2.xml')}`,
+    '-cp',
+    `${inRepo('kafka/lib')}/*`,
+  ]
+}
+
+/** Writes server.properties and formats the storage, unless a previous run of this folder already did. */
+async function prepareNode(node: KafkaNode, settings: KafkaSettings, nodeDir: string, propertiesPath: string): Promise<void> {
+  const dataDir = join(nodeDir, 'data')
+  mkdirSync(dataDir, { recursive: true })
+  writeFileSync(propertiesPath, renderServerProperties(node, settings, dataDir))
+  if (existsSync(join(dataDir, 'meta.properties'))) return
+  const format = ['kafka.tools.StorageTool', 'format', '-t', settings.clusterId, '-c', propertiesPath]
+  await promisify(execFile)('java', [...jvmOptions('256m'), ...format]).catch((error: Error & { stdout?: string; stderr?: string }) => {
+    throw new Error(`formatting ${node.name} failed: ${error.stdout ?? ''}${error.stderr ?? error.message}`)
+  })
+}
+
+function renderServerProperties(node: KafkaNode, settings: KafkaSettings, dataDir: string): string {
+  const voters = settings.nodes.map((voter) => `${voter.id}@127.0.0.1:${voter.controllerPort}`).join(',')
+  const { replicationFactor, minInsyncReplicas } = settings
+  const properties: Record<string, string | number | boolean> = {
+    'process.roles': 'broker,controller',
+    'node.id': node.id,
+    'controller.quorum.voters': voters,
+    listeners: `PLAINTEXT://127.0.0.1:${node.brokerPort},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${node.brokerPort}`,
+    'controller.listener.names': 'CONTROLLER',
+    'inter.broker.listener.name': 'PLAINTEXT',
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'log.dirs': dataDir,
+    'num.partitions': 3,
+    'default.replication.factor': replicationFactor,
+    'min.insync.replicas': minInsyncReplicas,
+    'offsets.topic.replication.factor': replicationFactor,
+    'transaction.state.log.replication.factor': replicationFactor,
+    'transaction.state.log.min.isr': minInsyncReplicas,
+    // 50 partitions each (the default) is much work for a small machine and buys nothing here.
+    'offsets.topic.num.partitions': 12,
+    'transaction.state.log.num.partitions': 12,
+    'group.initial.rebalance.delay.ms': 0,
+    'auto.create.topics.enable': false,
+    'unclean.leader.election.enable': false,
+    // A dead broker is fenced (and leaves every ISR) after the session timeout: keep failover in seconds.
+    'broker.session.timeout.ms': 6000,
+    'broker.heartbeat.interval.ms': 1000,
+    'replica.lag.time.max.ms': 10_000,
+  }
+  return Object.entries(properties).map(([key, value]) => `${key}=${value}`).join('\n') + '\n'
+}

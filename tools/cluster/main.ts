@@ -1,0 +1,139 @@
+// The cluster CLI: up | ps | kill | pause | resume | down. See usage below.
+import { existsSync, mkdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs'
+import { basename, dirname, join, relative, resolve } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { parseArgs } from 'node:util'
+import { defaultRunDir, startCluster } from './cluster.js'
+import { repoRoot } from './paths.js'
+import { signalGroup } from './processes.js'
+import { isAlive, readState, type ClusterState } from './state.js'
+import { PROFILES, type ProfileName } from './topology.js'
+
+const USAGE = `usage: node dist/tools/cluster/main.js <command>
+  up [--profile default|ha] [--run-dir DIR] [--base-port N]   start and supervise a cluster (Ctrl-C stops it)
+  ps [--json]                                                 the processes of the current cluster
+  kill NAME [SIGNAL]                                          signal a process (default SIGKILL); it is restarted
+  pause NAME | resume NAME                                    SIGSTOP / SIGCONT a process
+  down                                                        stop the current cluster
+Options for every command: --run-dir DIR (default run/current). Env: GATEWAY_PORT, CLUSTER_BASE_PORT.`
+
+const currentLink = join(repoRoot, 'run', 'current')
+
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    profile: { type: 'string', default: 'default' },
+    'run-dir': { type: 'string' },
+    'base-port': { type: 'string' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+})
+const [command, ...args] = positionals
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`)
+  process.exit(1)
+}
+
+/** The run folder a command acts on: --run-dir, else the one `run/current` points to. */
+function chosenRunDir(): string {
+  if (flags['run-dir']) return resolve(flags['run-dir'])
+  if (!existsSync(currentLink)) fail('no current cluster (run/current is missing); start one with `up`')
+  return resolve(dirname(currentLink), readlinkSync(currentLink))
+}
+
+function pointCurrentAt(runDir: string): void {
+  mkdirSync(dirname(currentLink), { recursive: true })
+  rmSync(currentLink, { force: true })
+  const target = dirname(runDir) === dirname(currentLink) ? basename(runDir) : runDir
+  symlinkSync(target, currentLink)
+}
+
+async function up(): Promise<void> {
+  const profile = flags.profile as ProfileName
+  if (!(profile in PROFILES)) fail(`unknown profile ${profile}; known: ${Object.keys(PROFILES).join(', ')}`)
+  const runDir = resolve(flags['run-dir'] ?? defaultRunDir(profile))
+  const basePortText = flags['base-port'] ?? process.env.CLUSTER_BASE_PORT
+  mkdirSync(runDir, { recursive: true })
+  pointCurrentAt(runDir)
+  const log = (line: string) => process.stderr.write(`cluster: ${line}\n`)
+  log(`starting profile ${profile} in ${relative(process.cwd(), runDir)}`)
+  const cluster = await startCluster({ profile, runDir, basePort: basePortText ? Number(basePortText) : undefined, log }).catch((error: Error) =>
+    fail(`cluster: failed to start: ${error.message}`),
+  )
+  let stopping = false
+  const stop = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log(`${signal}: stopping every process`)
+    await cluster.stop()
+    log('stopped')
+    process.exit(0)
+  }
+  process.on('SIGINT', () => void stop('SIGINT'))
+  process.on('SIGTERM', () => void stop('SIGTERM'))
+  console.log(`ready: gateway ${cluster.gatewayUrl} (profile ${profile}, run folder ${relative(process.cwd(), runDir)})`)
+}
+
+function ps(state: ClusterState): void {
+  const rows = state.processes.map((entry) => ({ ...entry, alive: isAlive(entry.pid) }))
+  if (flags.json) {
+    console.log(JSON.stringify(rows, null, 2))
+    return
+  }
+  const supervisor = isAlive(state.supervisorPid) ? `supervisor pid ${state.supervisorPid}` : 'supervisor NOT running'
+  console.log(`profile ${state.profile}, gateway ${state.gatewayUrl}, ${supervisor}`)
+  const table = [['NAME', 'ROLE', 'PID', 'PORT', 'ALIVE', 'RESTARTS']]
+  for (const row of rows) table.push([row.name, row.role, String(row.pid ?? '-'), String(row.port ?? '-'), row.alive ? 'yes' : 'no', String(row.restarts)])
+  const widths = table[0].map((_, column) => Math.max(...table.map((cells) => cells[column].length)))
+  for (const cells of table) console.log(cells.map((cell, column) => cell.padEnd(widths[column])).join('  '))
+}
+
+/** Signals a process' whole group, as the supervisor does (nginx workers and Redis' forks go with it). */
+function signalProcess(state: ClusterState, name: string | undefined, signal: NodeJS.Signals): void {
+  const entry = state.processes.find((candidate) => candidate.name === name)
+  if (!entry) fail(`no process named ${name}; known: ${state.processes.map((candidate) => candidate.name).join(', ')}`)
+  if (entry.pid === null || !signalGroup(entry.pid, signal)) fail(`${name} is not running`)
+  console.log(`${signal} sent to ${name} (pid ${entry.pid})`)
+}
+
+async function down(state: ClusterState): Promise<void> {
+  if (isAlive(state.supervisorPid)) {
+    process.kill(state.supervisorPid, 'SIGTERM')
+    for (let waited = 0; isAlive(state.supervisorPid); waited += 200) {
+      if (waited > 120_000) fail(`supervisor ${state.supervisorPid} is still running after 2 minutes`)
+      await sleep(200)
+    }
+    console.log('cluster stopped')
+    return
+  }
+  // No supervisor left to stop them in order: kill what it left behind.
+  for (const entry of state.processes) if (entry.pid !== null && isAlive(entry.pid)) signalGroup(entry.pid, 'SIGKILL')
+  console.log('supervisor was gone; killed the processes it left')
+}
+
+async function main(): Promise<void> {
+  if (flags.help || !command) {
+    console.log(USAGE)
+    return
+  }
+  if (command === 'up') return up()
+  const state = readState(chosenRunDir())
+  switch (command) {
+    case 'ps':
+      return ps(state)
+    case 'kill':
+      return signalProcess(state, args[0], (args[1] ?? 'SIGKILL') as NodeJS.Signals)
+    case 'pause':
+      return signalProcess(state, args[0], 'SIGSTOP')
+    case 'resume':
+      return signalProcess(state, args[0], 'SIGCONT')
+    case 'down':
+      return down(state)
+    default:
+      fail(`unknown command ${command}\n${USAGE}`)
+  }
+}
+
+await main()

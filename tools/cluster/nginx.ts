@@ -1,0 +1,49 @@
+// The nginx gateway: its config is gateway/nginx.conf.template with this cluster's ports filled in.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { inRepo } from './paths.js'
+import { httpStatus } from './probes.js'
+import type { ProcessSpec } from './processes.js'
+
+export interface GatewaySettings {
+  port: number
+  upstreams: { order: number[]; stock: number[]; payment: number[] }
+  runDir: string
+}
+
+/** One `server` line per replica; a replica that fails is skipped for a couple of seconds. */
+const serverLines = (ports: number[]) =>
+  ports.map((port) => `    server 127.0.0.1:${port} max_fails=1 fail_timeout=2s;`).join('\n')
+
+export function renderGatewayConfig({ port, upstreams }: GatewaySettings): string {
+  const values: Record<string, string> = {
+    GATEWAY_PORT: String(port),
+    ORDER_SERVERS: serverLines(upstreams.order),
+    STOCK_SERVERS: serverLines(upstreams.stock),
+    PAYMENT_SERVERS: serverLines(upstreams.payment),
+  }
+  const template = readFileSync(inRepo('gateway/nginx.conf.template'), 'utf8')
+  return template.replace(/\{\{(\w+)\}\}/g, (placeholder, key: string) => {
+    const value = values[key]
+    if (value === undefined) throw new Error(`gateway template: unknown placeholder ${placeholder}`)
+    return value
+  })
+}
+
+export function gatewaySpec(settings: GatewaySettings): ProcessSpec {
+  const prefix = join(settings.runDir, 'gateway') + '/'
+  return {
+    name: 'gateway',
+    role: 'gateway',
+    port: settings.port,
+    async launch() {
+      mkdirSync(join(prefix, 'temp'), { recursive: true })
+      writeFileSync(join(prefix, 'nginx.conf'), renderGatewayConfig(settings))
+      return { command: 'nginx', args: ['-p', prefix, '-c', 'nginx.conf'] }
+    },
+    // Any answer will do (GET / is a 404): nginx is listening with this config.
+    isReady: async () => (await httpStatus(`http://127.0.0.1:${settings.port}/`)) !== undefined,
+    readyTimeoutMs: 15_000,
+    stopTimeoutMs: 5000,
+  }
+}

@@ -1,0 +1,77 @@
+// Hands out the cluster's TCP ports: the conventional ones, ones laid out from a base port (a second
+// cluster beside the first), or free ones picked by the kernel (tests).
+import { createServer } from 'node:net'
+
+export type PortFamily = 'gateway' | 'order' | 'stock' | 'payment' | 'orchestrator' | 'redis' | 'sentinel' | 'kafka'
+
+export type PortMode = { kind: 'conventional' } | { kind: 'base'; basePort: number } | { kind: 'free' }
+
+const CONVENTIONAL: Record<PortFamily, number> = {
+  gateway: 8000,
+  order: 8101,
+  stock: 8201,
+  payment: 8301,
+  orchestrator: 8401,
+  redis: 6380, // 6379 is left to a system Redis
+  sentinel: 26380,
+  kafka: 9092,
+}
+
+function laidOutFrom(basePort: number): Record<PortFamily, number> {
+  return {
+    gateway: basePort,
+    order: basePort + 101,
+    stock: basePort + 201,
+    payment: basePort + 301,
+    orchestrator: basePort + 401,
+    redis: basePort + 501,
+    sentinel: basePort + 601,
+    kafka: basePort + 701,
+  }
+}
+
+export interface PortAllocator {
+  take(family: PortFamily): Promise<number>
+}
+
+export function portAllocator(mode: PortMode, gatewayPortOverride?: number): PortAllocator {
+  if (mode.kind === 'free') return freePortAllocator()
+  const firstPorts = mode.kind === 'base' ? laidOutFrom(mode.basePort) : CONVENTIONAL
+  const taken = new Map<PortFamily, number>()
+  return {
+    async take(family) {
+      if (family === 'gateway' && gatewayPortOverride !== undefined) return gatewayPortOverride
+      const count = taken.get(family) ?? 0
+      taken.set(family, count + 1)
+      return firstPorts[family] + count
+    },
+  }
+}
+
+function freePortAllocator(): PortAllocator {
+  const handedOut = new Set<number>()
+  return {
+    async take() {
+      // The kernel may hand a just-released port out again; skip the ones this cluster already holds.
+      for (;;) {
+        const port = await kernelPickedPort()
+        if (!handedOut.has(port)) {
+          handedOut.add(port)
+          return port
+        }
+      }
+    },
+  }
+}
+
+function kernelPickedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}

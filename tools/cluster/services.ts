@@ -1,0 +1,20 @@
+// The product's own processes: order, stock and payment replicas and the saga orchestrators.
+import { inRepo } from './paths.js'
+import { httpStatus } from './probes.js'
+import type { ProcessSpec } from './processes.js'
+
+export type ServiceRole = 'order' | 'stock' | 'payment' | 'orchestrator'
+
+export const SERVICE_ROLES: readonly ServiceRole[] = ['order', 'stock', 'payment', 'orchestrator']
+
+export function serviceSpec(role: ServiceRole, instance: number, port: number, env: Record<string, string>): ProcessSpec {
+  return {
+    name: `${role}-${instance}`,
+    role,
+    port,
+    launch: async () => ({ command: process.execPath, args: [inRepo(`dist/services/${role}/main.js`)], env }),
+    isReady: async () => (await httpStatus(`http://127.0.0.1:${port}/health`)) === 200,
+    readyTimeoutMs: 60_000,
+    stopTimeoutMs: 10_000,
+  }
+}

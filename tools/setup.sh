@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs whatever the local cluster needs and is missing; does nothing (quickly) when all is there.
+# Idempotent: run it before every build. Progress goes to stderr.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+say() { echo "setup: $*" >&2; }
+
+# Debian packages: the cluster runs its own redis/sentinel/nginx processes, so the system services
+# that apt would start (redis on 6379, sentinel on 26379, nginx on 80) are kept from starting.
+apt_install() {
+  local packages=("$@")
+  [ ${#packages[@]} -eq 0 ] && return 0
+  say "installing ${packages[*]} (apt)"
+  local created_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    created_policy=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2
+  apt-get install -y -qq --no-install-recommends "${packages[@]}" >&2
+  [ $created_policy -eq 1 ] && rm -f /usr/sbin/policy-rc.d
+  stop_system_services
+}
+
+# In case a system service was started anyway (e.g. policy-rc.d existed and allowed it).
+stop_system_services() {
+  local service
+  for service in redis-server redis-sentinel nginx; do
+    if [ -x "/etc/init.d/$service" ] && service "$service" status >/dev/null 2>&1; then
+      say "stopping system service $service"
+      service "$service" stop >/dev/null 2>&1 || true
+    fi
+  done
+}
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
+command -v nginx >/dev/null || missing+=(nginx-light)
+command -v java >/dev/null || missing+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || missing+=(maven)
+apt_install "${missing[@]}"
+
+if [ ! -d node_modules ] || { [ -f package-lock.json ] && [ package-lock.json -nt node_modules ]; }; then
+  if [ -f package-lock.json ]; then
+    say "npm ci"
+    npm ci --no-audit --no-fund >&2
+  else
+    say "npm install"
+    npm install --no-audit --no-fund >&2
+  fi
+  touch node_modules # npm ci may keep the directory's old mtime
+fi
+
+if [ ! -d kafka/lib ] || [ kafka/pom.xml -nt kafka/lib ]; then
+  say "fetching Kafka jars (maven)"
+  rm -rf kafka/lib
+  (cd kafka && mvn -q -B dependency:copy-dependencies) >&2
+  touch kafka/lib
+fi
