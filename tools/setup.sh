@@ -11,19 +11,16 @@ say() { echo "setup: $*" >&2; }
 # Debian packages: the cluster runs its own redis/sentinel/nginx processes, so the system services
 # that apt would start (redis on 6379, sentinel on 26379, nginx on 80) are kept from starting.
 apt_install() {
-  local packages=("$@")
-  [ ${#packages[@]} -eq 0 ] && return 0
-  say "installing ${packages[*]} (apt)"
-  local created_policy=0
+  [ $# -eq 0 ] && return 0
+  say "installing $* (apt)"
   if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d # "101: action forbidden" for every service
     chmod +x /usr/sbin/policy-rc.d
-    created_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${packages[@]}" >&2
-  [ $created_policy -eq 1 ] && rm -f /usr/sbin/policy-rc.d
+  apt-get install -y -qq --no-install-recommends "$@" >&2
   stop_system_services
 }
 
@@ -42,7 +39,7 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
 command -v nginx >/dev/null || missing+=(nginx-light)
-command -v java >/dev/null || missing+=(openjdk-17-jdk-headless)
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 apt_install "${missing[@]}"
 

@@ -67,12 +67,12 @@ describe('default profile, infrastructure only', { timeout: 60_000 }, () => {
     await writer.set('cluster-test:survivor', 'still here')
     writer.disconnect()
 
-    const before = cluster.processes.find((process) => process.name === 'redis-stock-1')!
+    const original = cluster.processes.find((process) => process.name === 'redis-stock-1')!
     cluster.kill('redis-stock-1')
     await cluster.waitReady('redis-stock-1')
     const restarted = cluster.processes.find((process) => process.name === 'redis-stock-1')!
-    assert.notEqual(restarted.pid, before.pid)
-    assert.equal(restarted.restarts, before.restarts + 1)
+    assert.notEqual(restarted.pid, original.pid)
+    assert.equal(restarted.restarts, original.restarts + 1)
 
     const reader = new Redis(url)
     assert.equal(await reader.get('cluster-test:survivor'), 'still here')

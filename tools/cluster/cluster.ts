@@ -2,7 +2,7 @@
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { repoRoot } from './paths.js'
-import { portAllocator, type PortMode } from './ports.js'
+import { assertPortsFree, portAllocator, type PortMode } from './ports.js'
 import { signalGroup, Supervisor, type ProcessStatus } from './processes.js'
 import type { ServiceRole } from './services.js'
 import { writeState } from './state.js'
@@ -58,6 +58,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     options.basePort !== undefined ? { kind: 'base', basePort: options.basePort } : options.ports === 'free' ? { kind: 'free' } : { kind: 'conventional' }
   const gatewayPortOverride = process.env.GATEWAY_PORT ? Number(process.env.GATEWAY_PORT) : undefined
   const topology = await buildTopology(options.profile, runDir, portAllocator(portMode, gatewayPortOverride), options.services ?? true)
+  if (portMode.kind !== 'free') {
+    await assertPortsFree(topology.processes.flatMap(({ name, port }) => (port === null ? [] : [{ name, port }])))
+  }
 
   const cluster = new RunningCluster(topology, runDir, log)
   try {

@@ -1,9 +1,10 @@
 // The cluster CLI: up | ps | kill | pause | resume | down. See usage below.
 import { existsSync, mkdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs'
+import { constants } from 'node:os'
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
-import { defaultRunDir, startCluster } from './cluster.js'
+import { defaultRunDir, startCluster, type Cluster } from './cluster.js'
 import { repoRoot } from './paths.js'
 import { signalGroup } from './processes.js'
 import { isAlive, readState, type ClusterState } from './state.js'
@@ -59,13 +60,13 @@ async function up(): Promise<void> {
   pointCurrentAt(runDir)
   const log = (line: string) => process.stderr.write(`cluster: ${line}\n`)
   log(`starting profile ${profile} in ${relative(process.cwd(), runDir)}`)
-  const cluster = await startCluster({ profile, runDir, basePort: basePortText ? Number(basePortText) : undefined, log }).catch((error: Error) =>
-    fail(`cluster: failed to start: ${error.message}`),
-  )
+  let cluster: Cluster | undefined
   let stopping = false
   const stop = async (signal: string) => {
     if (stopping) return
     stopping = true
+    // Still starting: exit at once; the cluster's exit hook kills what was started.
+    if (!cluster) process.exit(130)
     log(`${signal}: stopping every process`)
     await cluster.stop()
     log('stopped')
@@ -73,6 +74,9 @@ async function up(): Promise<void> {
   }
   process.on('SIGINT', () => void stop('SIGINT'))
   process.on('SIGTERM', () => void stop('SIGTERM'))
+  cluster = await startCluster({ profile, runDir, basePort: basePortText ? Number(basePortText) : undefined, log }).catch((error: Error) =>
+    fail(`cluster: failed to start: ${error.message}`),
+  )
   console.log(`ready: gateway ${cluster.gatewayUrl} (profile ${profile}, run folder ${relative(process.cwd(), runDir)})`)
 }
 
@@ -88,6 +92,13 @@ function ps(state: ClusterState): void {
   for (const row of rows) table.push([row.name, row.role, String(row.pid ?? '-'), String(row.port ?? '-'), row.alive ? 'yes' : 'no', String(row.restarts)])
   const widths = table[0].map((_, column) => Math.max(...table.map((cells) => cells[column].length)))
   for (const cells of table) console.log(cells.map((cell, column) => cell.padEnd(widths[column])).join('  '))
+}
+
+/** Accepts KILL, SIGKILL or sigkill alike. */
+function signalNamed(text: string): NodeJS.Signals {
+  const name = text.toUpperCase().startsWith('SIG') ? text.toUpperCase() : `SIG${text.toUpperCase()}`
+  if (!(name in constants.signals)) fail(`unknown signal ${text}`)
+  return name as NodeJS.Signals
 }
 
 /** Signals a process' whole group, as the supervisor does (nginx workers and Redis' forks go with it). */
@@ -124,7 +135,7 @@ async function main(): Promise<void> {
     case 'ps':
       return ps(state)
     case 'kill':
-      return signalProcess(state, args[0], (args[1] ?? 'SIGKILL') as NodeJS.Signals)
+      return signalProcess(state, args[0], signalNamed(args[1] ?? 'SIGKILL'))
     case 'pause':
       return signalProcess(state, args[0], 'SIGSTOP')
     case 'resume':

@@ -54,7 +54,7 @@ function freePortAllocator(): PortAllocator {
     async take() {
       // The kernel may hand a just-released port out again; skip the ones this cluster already holds.
       for (;;) {
-        const port = await kernelPickedPort()
+        const port = await bindAndRelease(0)
         if (!handedOut.has(port)) {
           handedOut.add(port)
           return port
@@ -64,14 +64,24 @@ function freePortAllocator(): PortAllocator {
   }
 }
 
-function kernelPickedPort(): Promise<number> {
+/** Fails fast, naming who needs it, when a port the cluster needs is already taken. */
+export async function assertPortsFree(claims: { name: string; port: number }[]): Promise<void> {
+  const taken: string[] = []
+  for (const { name, port } of claims) {
+    if (!(await bindAndRelease(port).then(() => true, () => false))) taken.push(`${port} (${name})`)
+  }
+  if (taken.length > 0) throw new Error(`ports already in use: ${taken.join(', ')}; another cluster running? try --base-port`)
+}
+
+/** Binds 127.0.0.1:port (0 = any) and lets it go again; resolves to the port bound. */
+function bindAndRelease(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => resolve(port))
+      const bound = typeof address === 'object' && address ? address.port : port
+      server.close(() => resolve(bound))
     })
   })
 }

@@ -152,7 +152,9 @@ class SupervisedProcess {
     if (pid === undefined || !this.alive) return
     signalGroup(pid, 'SIGTERM')
     signalGroup(pid, 'SIGCONT') // a paused process must run to handle SIGTERM
-    const timedOut = await Promise.race([this.exited.then(() => false), sleep(this.spec.stopTimeoutMs, true)])
+    const gaveUp = new AbortController()
+    const timedOut = await Promise.race([this.exited.then(() => false), sleep(this.spec.stopTimeoutMs, true, { signal: gaveUp.signal })])
+    gaveUp.abort() // the losing timer must not keep the process alive
     if (timedOut) {
       this.log(`${this.spec.name} ignored SIGTERM for ${this.spec.stopTimeoutMs} ms: SIGKILL`)
       signalGroup(pid, 'SIGKILL')

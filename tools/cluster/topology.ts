@@ -118,6 +118,7 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
   }
   const gatewayPort = await ports.take('gateway')
 
+  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`
   const kafkaBrokers = kafkaNodes.map((node) => `127.0.0.1:${node.brokerPort}`)
   const masterPortOf = (group: DataGroup) => redisMembers.find((member) => member.group === group && member.replicaOf === undefined)!.port
   const redis = Object.fromEntries(
@@ -142,6 +143,8 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
         ? { REDIS_SENTINELS: endpoint.sentinels.join(','), REDIS_MASTER_NAME: endpoint.masterName }
         : { REDIS_URL: endpoint.url! }),
       REDIS_WAIT_REPLICAS: String(profile.redisPerGroup - 1),
+      // The order service looks prices up through the gateway, which balances and fails over.
+      STOCK_URL: gatewayUrl,
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     }
   }
@@ -166,5 +169,5 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
     processes.push(gatewaySpec({ port: gatewayPort, upstreams: { order: upstream('order'), stock: upstream('stock'), payment: upstream('payment') }, runDir }))
   }
 
-  return { profile: profileName, gatewayUrl: `http://127.0.0.1:${gatewayPort}`, kafkaBrokers, redis, processes, serviceEnv }
+  return { profile: profileName, gatewayUrl, kafkaBrokers, redis, processes, serviceEnv }
 }

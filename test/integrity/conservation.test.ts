@@ -1,0 +1,54 @@
+// The properties users care about, on a real cluster: no money or stock created or lost under
+// contention, a failed step compensated, and a saga finished by an orchestrator that was killed.
+import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { test } from 'node:test'
+import { useCluster } from '../support/cluster.js'
+import { checkoutAll, populate, readBack } from '../support/conservation.js'
+
+const env = useCluster()
+
+test('1000 concurrent checkouts of an item with 100 in stock: exactly 100 succeed, nothing lost', async () => {
+  const world = await populate(env.api, 100, 1000)
+  const tally = await checkoutAll(env.api, world, 100)
+  assert.deepEqual({ ok: tally.ok, refused: tally.refused, failed: tally.failed }, { ok: 100, refused: 900, failed: 0 })
+  const after = await readBack(env.api, world, tally.statuses)
+  assert.equal(after.stockLeft, 0)
+  assert.equal(after.creditLeft, 900)
+  assert.equal(after.paidOrders, 100)
+  assert.deepEqual(after.mismatched, [])
+})
+
+test('a refused payment returns the reserved stock', async () => {
+  const { api } = env
+  const item = await api.createItem(10)
+  await api.addStock(item, 5)
+  const user = await api.createUser()
+  await api.addFunds(user, 25)
+  const order = await api.createOrder(user)
+  await api.addItem(order, item, 3)
+  const response = await api.checkout(order)
+  assert.equal(response.status, 409)
+  assert.match(String(response.body.error), /INSUFFICIENT_CREDIT/)
+  assert.equal((await api.findItem(item)).stock, 5)
+  assert.equal((await api.findUser(user)).credit, 25)
+  assert.equal((await api.findOrder(order)).paid, false)
+})
+
+test('sagas caught by an orchestrator crash are finished after its restart', async () => {
+  const { api, cluster } = env
+  const world = await populate(api, 30, 60)
+  // Freeze the orchestrator so the sagas stop mid-way, then kill it; the launcher restarts it.
+  cluster.pause('orchestrator-1')
+  const running = checkoutAll(api, world, 60)
+  await sleep(1500)
+  cluster.kill('orchestrator-1', 'SIGKILL')
+  const tally = await running
+  assert.deepEqual({ ok: tally.ok, refused: tally.refused, failed: tally.failed }, { ok: 30, refused: 30, failed: 0 })
+  const after = await readBack(api, world, tally.statuses)
+  assert.equal(after.stockLeft, 0)
+  assert.equal(after.creditLeft, 30)
+  assert.deepEqual(after.mismatched, [])
+  const orchestrator = cluster.processes.find((p) => p.name === 'orchestrator-1')
+  assert.ok(orchestrator && orchestrator.restarts >= 1, 'the orchestrator was restarted')
+})

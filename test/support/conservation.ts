@@ -1,0 +1,62 @@
+// The consistency workload of the WDM benchmark, and the conservation checks of SPEC.md.
+import { inParallel, type CheckoutApi } from '../../tools/client/api.js'
+
+export interface ConsistencyWorld {
+  itemId: string
+  orders: { orderId: string; userId: string }[]
+}
+
+/** One item with `stock` units (price 1), `users` users with 1 credit each, one 1-unit order each. */
+export async function populate(api: CheckoutApi, stock: number, users: number): Promise<ConsistencyWorld> {
+  const itemId = await api.createItem(1)
+  await api.addStock(itemId, stock)
+  const orders = await inParallel(Array.from({ length: users }), 50, async () => {
+    const userId = await api.createUser()
+    await api.addFunds(userId, 1)
+    const orderId = await api.createOrder(userId)
+    await api.addItem(orderId, itemId, 1)
+    return { orderId, userId }
+  })
+  return { itemId, orders }
+}
+
+export interface CheckoutTally {
+  ok: number
+  refused: number
+  failed: number
+  statuses: number[]
+}
+
+export async function checkoutAll(api: CheckoutApi, world: ConsistencyWorld, concurrency: number): Promise<CheckoutTally> {
+  const statuses = await inParallel(world.orders, concurrency, async ({ orderId }) => (await api.checkout(orderId)).status)
+  return {
+    ok: statuses.filter((s) => s >= 200 && s < 300).length,
+    refused: statuses.filter((s) => s >= 400 && s < 500).length,
+    failed: statuses.filter((s) => s >= 500 || s < 200).length,
+    statuses,
+  }
+}
+
+export interface Conservation {
+  stockLeft: number
+  creditLeft: number
+  paidOrders: number
+  /** Orders answered 2xx that are not paid, or paid but not answered 2xx. */
+  mismatched: string[]
+}
+
+/** Reads back every order, the item and every user after a consistency run. */
+export async function readBack(api: CheckoutApi, world: ConsistencyWorld, statuses: number[]): Promise<Conservation> {
+  const { stock } = await api.findItem(world.itemId)
+  const rows = await inParallel(world.orders, 50, async ({ orderId, userId }) => ({
+    order: await api.findOrder(orderId),
+    credit: (await api.findUser(userId)).credit,
+  }))
+  const mismatched = rows.filter(({ order }, i) => order.paid !== (statuses[i]! >= 200 && statuses[i]! < 300)).map(({ order }) => order.order_id)
+  return {
+    stockLeft: stock,
+    creditLeft: rows.reduce((sum, r) => sum + r.credit, 0),
+    paidOrders: rows.filter((r) => r.order.paid).length,
+    mismatched,
+  }
+}
