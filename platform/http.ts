@@ -11,9 +11,11 @@ export function createHttpApp(logger: Logger): FastifyInstance {
   const app = Fastify({ logger: false, routerOptions: { maxParamLength: 200 }, keepAliveTimeout: 75_000, return503OnClosing: true })
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
     if (err instanceof AppError) return reply.code(err.status).send({ error: err.message, code: err.code })
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
-    if (status === 500) logger.error({ err: err.message, stack: err.stack, url: request.url }, 'request failed')
-    return reply.code(status).send({ error: status === 500 ? 'internal error' : err.message })
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message })
+    // An infrastructure fault (Redis or Kafka unreachable past the client's retries). 503 lets the
+    // gateway retry on another replica with the same request id, which every mutation applies once.
+    logger.error({ err: err.message, stack: err.stack, method: request.method, url: request.url, requestId: request.headers['x-request-id'] }, 'request failed')
+    return reply.code(503).send({ error: `temporarily unavailable: ${err.message}` })
   })
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]}` }))
   return app

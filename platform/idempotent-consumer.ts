@@ -10,6 +10,8 @@ import type { KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
 import { isEnvelope, type AnyMessage, type Outgoing } from './messages.js'
 
+const MAX_BATCHES_IN_FLIGHT = 8
+
 export type MessageHandler = (message: AnyMessage) => Promise<Outgoing[]>
 
 export interface ConsumerLoopOptions {
@@ -31,12 +33,12 @@ interface Received {
   topic: string
   partition: number
   offset: bigint
-  commit(): void | Promise<void>
 }
 
 export class ConsumerLoop {
   readonly #options: ConsumerLoopOptions
   readonly #consumer: StringConsumer
+  readonly #offsets: OffsetCommitter
   #stream: { close(): Promise<void> } | undefined
   #running = false
   #stopped: Promise<void> = Promise.resolve()
@@ -44,6 +46,7 @@ export class ConsumerLoop {
   constructor(options: ConsumerLoopOptions) {
     this.#options = options
     this.#consumer = createConsumer(options.kafka, options.groupId, options.clientId)
+    this.#offsets = new OffsetCommitter(this.#consumer, options.logger)
   }
 
   async start(): Promise<void> {
@@ -62,13 +65,16 @@ export class ConsumerLoop {
   async stop(): Promise<void> {
     this.#running = false
     await this.#stream?.close().catch(() => undefined)
+    await this.#stopped.catch(() => undefined)
     await this.#consumer.close().catch(() => undefined)
-    await this.#stopped
   }
 
   async #run(stream: Readable): Promise<void> {
     const max = this.#options.maxBatch ?? 500
     const waitReadable = readableSignal(stream)
+    // Replies of a batch are published (in order) while the next batch is already being applied.
+    let inFlight = 0
+    let newest: Promise<void> = Promise.resolve()
     while (this.#running) {
       const batch: Received[] = []
       let next: unknown
@@ -79,25 +85,33 @@ export class ConsumerLoop {
         if (this.#running && stream.destroyed) throw new Error('consumer stream closed')
         continue
       }
-      await this.#processUntilDone(batch)
+      const replies = await this.#applyUntilDone(batch)
+      inFlight++
+      newest = this.#announce(batch, replies).finally(() => inFlight--)
+      // The publisher keeps order, so once the newest batch is out, all earlier ones are too.
+      if (inFlight >= MAX_BATCHES_IN_FLIGHT) await newest
     }
+    await newest
+    await this.#offsets.flush()
   }
 
-  /** Handlers are idempotent, so a failed batch is simply run again until it goes through. */
-  async #processUntilDone(batch: Received[]): Promise<void> {
-    for (let attempt = 1; this.#running || attempt === 1; attempt++) {
+  /** Handlers are idempotent, so a failed batch is simply applied again until it goes through. */
+  async #applyUntilDone(batch: Received[]): Promise<Outgoing[]> {
+    for (let attempt = 1; ; attempt++) {
       try {
-        await this.#process(batch)
-        return
+        const replies = await this.#apply(batch)
+        await this.#options.makeDurable()
+        return replies
       } catch (err) {
+        if (!this.#running) throw err
         this.#options.logger.error({ err: (err as Error).message, attempt, size: batch.length }, 'batch failed, retrying')
         await sleep(Math.min(100 * attempt, 1000))
       }
     }
   }
 
-  async #process(batch: Received[]): Promise<void> {
-    const { handle, publisher, makeDurable, logger } = this.#options
+  async #apply(batch: Received[]): Promise<Outgoing[]> {
+    const { handle, logger } = this.#options
     // Messages of one key (one order) run in order; different keys run concurrently.
     const byKey = new Map<string, Received[]>()
     for (const record of batch) {
@@ -118,14 +132,61 @@ export class ConsumerLoop {
         }
       }),
     )
-    await makeDurable()
-    await publisher.publish(replies)
-    const lastPerPartition = new Map<string, Received>()
-    for (const record of batch) lastPerPartition.set(`${record.topic}:${record.partition}`, record)
-    for (const record of lastPerPartition.values()) {
-      // A commit lost to a rebalance only means a redelivery, which the handlers absorb.
-      await Promise.resolve(record.commit()).catch((err: Error) => logger.warn({ err: err.message }, 'offset commit failed'))
+    return replies
+  }
+
+  /** Publishes a batch's replies, then marks its offsets for the next commit. */
+  async #announce(batch: Received[], replies: Outgoing[]): Promise<void> {
+    try {
+      await this.#options.publisher.publish(replies)
+    } catch (err) {
+      // Only a closing publisher gives up; the uncommitted batch is redelivered to whoever consumes next.
+      this.#options.logger.warn({ err: (err as Error).message }, 'replies not published, offsets not committed')
+      return
     }
+    this.#offsets.markDone(batch)
+  }
+}
+
+/**
+ * Offsets whose messages are fully handled, committed in one request for all partitions with at most
+ * one request in flight: under load commits coalesce instead of queueing one per batch and partition.
+ */
+class OffsetCommitter {
+  readonly #done = new Map<string, { topic: string; partition: number; offset: bigint }>()
+  #committing: Promise<void> | undefined
+
+  constructor(
+    private readonly consumer: StringConsumer,
+    private readonly logger: Logger,
+  ) {}
+
+  markDone(records: Received[]): void {
+    for (const { topic, partition, offset } of records) {
+      const key = `${topic}:${partition}`
+      const known = this.#done.get(key)
+      if (!known || known.offset < offset + 1n) this.#done.set(key, { topic, partition, offset: offset + 1n })
+    }
+    if (!this.#committing) this.#committing = this.#commitPending()
+  }
+
+  async flush(): Promise<void> {
+    while (this.#committing) await this.#committing
+  }
+
+  async #commitPending(): Promise<void> {
+    while (this.#done.size > 0) {
+      // leaderEpoch -1: "unknown", which the broker accepts for a commit.
+      const offsets = [...this.#done.values()].map((o) => ({ ...o, leaderEpoch: -1 }))
+      this.#done.clear()
+      try {
+        await this.consumer.commit({ offsets })
+      } catch (err) {
+        // Lost to a rebalance or a broker failover: only means a redelivery, which the handlers absorb.
+        this.logger.warn({ err: (err as Error).message }, 'offset commit failed')
+      }
+    }
+    this.#committing = undefined
   }
 }
 

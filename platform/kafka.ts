@@ -1,4 +1,5 @@
 // The Kafka bus: topic set-up, a batching publisher, and consumers tuned for low latency.
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
 import type { KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
@@ -33,14 +34,18 @@ export async function ensureTopics(config: KafkaConfig, logger: Logger, topics: 
 /**
  * Publishes JSON messages keyed by order id. Sends go out one request at a time; messages published
  * while a request is in flight are gathered into the next one, so batches grow with load and a lone
- * message leaves at once. publish() resolves once every broker in the ISR has the message (acks=all).
+ * message leaves at once. publish() resolves once every broker in the ISR has the message (acks=all);
+ * messages go out in the order publish() was called.
  */
 export class Publisher {
   readonly #producer: Producer<string, string, string, string>
   #queue: { outgoing: Outgoing[]; done: (err?: Error) => void }[] = []
   #sending = false
+  #closed = false
+  readonly #logger: Logger
 
-  constructor(config: KafkaConfig, clientId: string) {
+  constructor(config: KafkaConfig, clientId: string, logger: Logger) {
+    this.#logger = logger
     this.#producer = new Producer({
       clientId,
       bootstrapBrokers: config.brokers,
@@ -72,17 +77,28 @@ export class Publisher {
           value: JSON.stringify(o.message),
         })),
       )
-      try {
-        await this.#producer.send({ messages })
-        for (const entry of batch) entry.done()
-      } catch (err) {
-        for (const entry of batch) entry.done(err as Error)
+      // A failed send is retried until it goes through (or the publisher closes): callers rely on
+      // publish order, and a consumer commits its offsets only after its replies are out.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.#producer.send({ messages })
+          for (const entry of batch) entry.done()
+          break
+        } catch (err) {
+          if (this.#closed) {
+            for (const entry of batch) entry.done(err as Error)
+            break
+          }
+          this.#logger.warn({ err: (err as Error).message, attempt, messages: messages.length }, 'publish failed, retrying')
+          await sleep(Math.min(100 * attempt, 1000))
+        }
       }
     }
     this.#sending = false
   }
 
   async close(): Promise<void> {
+    this.#closed = true
     await this.#producer.close()
   }
 }

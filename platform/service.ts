@@ -47,7 +47,7 @@ export async function startService<State>(
   const config = loadConfig(env, definition.name)
   const logger = createLogger(config.service, config.instanceId, config.logLevel)
   const redis = connectRedis(config.redis, logger, config.instanceId)
-  const publisher = new Publisher(config.kafka, config.instanceId)
+  const publisher = new Publisher(config.kafka, config.instanceId, logger)
   const context: ServiceContext = {
     config,
     logger,

@@ -26,7 +26,10 @@ for _, key in ipairs(keys) do
   end
 end
 if result == 'OK' then
-  for _, key in ipairs(keys) do redis.call('HINCRBY', key, ARGV[1], -need[key]) end
+  -- Zero amounts are skipped: Lua would format -0 as "-0", which HINCRBY refuses.
+  for _, key in ipairs(keys) do
+    if need[key] > 0 then redis.call('HINCRBY', key, ARGV[1], -need[key]) end
+  end
 end
 redis.call('SET', KEYS[1], result, 'EX', ARGV[2])
 return result

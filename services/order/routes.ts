@@ -36,9 +36,13 @@ export function orderRoutes(app: FastifyInstance, { store, waiters, stock }: Ord
     const started = await store.beginCheckout(orderId, randomUUID(), idempotencyKey(request))
     const outcomePromise = waiters.wait(started.sagaId, context.config.checkoutWaitMs)
     if (started.kind === 'start') {
-      await context.durable()
-      await context.publisher.publish([checkoutRequested(started)])
-      context.logger.debug({ sagaId: started.sagaId, orderId }, 'checkout started')
+      try {
+        await context.durable()
+        await context.publisher.publish([checkoutRequested(started)])
+      } catch (err) {
+        // The checkout is recorded as pending: the sweeper hands it over once Kafka is back. Keep waiting.
+        context.logger.warn({ err: (err as Error).message, sagaId: started.sagaId, orderId }, 'checkout request not published yet')
+      }
     } else {
       const [known] = await store.outcomes([started.sagaId])
       if (known) return answer(orderId, known)

@@ -177,3 +177,26 @@ describe('batch_init', () => {
     assert.equal((await api.findUser('3')).credit, 5, 'batch_init overwrites')
   })
 })
+
+describe('edge cases', () => {
+  test('an order with no items checks out for 0 and is paid (a zero charge used to poison the payment partition)', async () => {
+    const { api } = env
+    const user = await api.createUser()
+    const order = await api.createOrder(user)
+    const response = await api.checkout(order)
+    assert.equal(response.status, 200, JSON.stringify(response.body))
+    assert.equal((await api.findOrder(order)).paid, true)
+    assert.equal((await api.findUser(user)).credit, 0)
+  })
+
+  test('a checkout of an order whose user does not exist is refused and returns the stock', async () => {
+    const { api } = env
+    const item = await api.createItem(1)
+    await api.addStock(item, 2)
+    const order = await api.createOrder('no-such-user')
+    await api.addItem(order, item, 2)
+    const response = await api.checkout(order)
+    assert.equal(response.status, 404, JSON.stringify(response.body))
+    assert.equal((await api.findItem(item)).stock, 2)
+  })
+})

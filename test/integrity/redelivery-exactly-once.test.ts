@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import { Consumer, stringDeserializers } from '@platformatic/kafka'
 import { loadConfig } from '../../platform/config.js'
 import { Publisher } from '../../platform/kafka.js'
+import { createLogger } from '../../platform/logger.js'
 import { Topics, type AnyMessage, type Outgoing } from '../../platform/messages.js'
 import { useCluster } from '../support/cluster.js'
 
@@ -43,7 +44,7 @@ test('ReserveStock and ChargePayment delivered twice: one effect each, the same 
     { topic: Topics.payment, message: { type: 'ChargePayment', sagaId: rich, orderId, userId: user, amount: 8 } },
     { topic: Topics.payment, message: { type: 'ChargePayment', sagaId: poor, orderId, userId: user, amount: 8 } },
   ]
-  const publisher = new Publisher(loadConfig({ KAFKA_BROKERS: cluster.kafkaBrokers.join(',') }, 'order').kafka, 'redelivery-test')
+  const publisher = new Publisher(loadConfig({ KAFKA_BROKERS: cluster.kafkaBrokers.join(',') }, 'order').kafka, 'redelivery-test', createLogger('test', 'redelivery'))
   try {
     await publisher.publish(commands)
     await publisher.publish(commands)

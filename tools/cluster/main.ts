@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import { defaultRunDir, startCluster, type Cluster } from './cluster.js'
 import { repoRoot } from './paths.js'
 import { signalGroup } from './processes.js'
-import { isAlive, readState, type ClusterState } from './state.js'
+import { isAlive, readState, supervisorRunning, type ClusterState } from './state.js'
 import { PROFILES, type ProfileName } from './topology.js'
 
 const USAGE = `usage: node dist/tools/cluster/main.js <command>
@@ -44,6 +44,9 @@ function chosenRunDir(): string {
   return resolve(dirname(currentLink), readlinkSync(currentLink))
 }
 
+/** A path as short as it reads well: relative when under the working directory. */
+const shown = (path: string) => (path.startsWith(process.cwd() + '/') ? relative(process.cwd(), path) : path)
+
 function pointCurrentAt(runDir: string): void {
   mkdirSync(dirname(currentLink), { recursive: true })
   rmSync(currentLink, { force: true })
@@ -56,10 +59,10 @@ async function up(): Promise<void> {
   if (!(profile in PROFILES)) fail(`unknown profile ${profile}; known: ${Object.keys(PROFILES).join(', ')}`)
   const runDir = resolve(flags['run-dir'] ?? defaultRunDir(profile))
   const basePortText = flags['base-port'] ?? process.env.CLUSTER_BASE_PORT
-  mkdirSync(runDir, { recursive: true })
-  pointCurrentAt(runDir)
+  const basePort = basePortText === undefined ? undefined : Number(basePortText)
+  if (basePort !== undefined && !(Number.isInteger(basePort) && basePort > 0 && basePort < 65000)) fail(`bad base port ${basePortText}`)
   const log = (line: string) => process.stderr.write(`cluster: ${line}\n`)
-  log(`starting profile ${profile} in ${relative(process.cwd(), runDir)}`)
+  log(`starting profile ${profile} in ${shown(runDir)}`)
   let cluster: Cluster | undefined
   let stopping = false
   const stop = async (signal: string) => {
@@ -74,10 +77,12 @@ async function up(): Promise<void> {
   }
   process.on('SIGINT', () => void stop('SIGINT'))
   process.on('SIGTERM', () => void stop('SIGTERM'))
-  cluster = await startCluster({ profile, runDir, basePort: basePortText ? Number(basePortText) : undefined, log }).catch((error: Error) =>
+  cluster = await startCluster({ profile, runDir, basePort, log }).catch((error: Error) =>
     fail(`cluster: failed to start: ${error.message}`),
   )
-  console.log(`ready: gateway ${cluster.gatewayUrl} (profile ${profile}, run folder ${relative(process.cwd(), runDir)})`)
+  // Only now: a cluster that failed to start must not take run/current from one that runs.
+  pointCurrentAt(runDir)
+  console.log(`ready: gateway ${cluster.gatewayUrl} (profile ${profile}, run folder ${shown(runDir)})`)
 }
 
 function ps(state: ClusterState): void {
@@ -86,7 +91,7 @@ function ps(state: ClusterState): void {
     console.log(JSON.stringify(rows, null, 2))
     return
   }
-  const supervisor = isAlive(state.supervisorPid) ? `supervisor pid ${state.supervisorPid}` : 'supervisor NOT running'
+  const supervisor = supervisorRunning(state) ? `supervisor pid ${state.supervisorPid}` : 'supervisor NOT running'
   console.log(`profile ${state.profile}, gateway ${state.gatewayUrl}, ${supervisor}`)
   const table = [['NAME', 'ROLE', 'PID', 'PORT', 'ALIVE', 'RESTARTS']]
   for (const row of rows) table.push([row.name, row.role, String(row.pid ?? '-'), String(row.port ?? '-'), row.alive ? 'yes' : 'no', String(row.restarts)])
@@ -110,7 +115,7 @@ function signalProcess(state: ClusterState, name: string | undefined, signal: No
 }
 
 async function down(state: ClusterState): Promise<void> {
-  if (isAlive(state.supervisorPid)) {
+  if (supervisorRunning(state)) {
     process.kill(state.supervisorPid, 'SIGTERM')
     for (let waited = 0; isAlive(state.supervisorPid); waited += 200) {
       if (waited > 120_000) fail(`supervisor ${state.supervisorPid} is still running after 2 minutes`)
@@ -119,7 +124,8 @@ async function down(state: ClusterState): Promise<void> {
     console.log('cluster stopped')
     return
   }
-  // No supervisor left to stop them in order: kill what it left behind.
+  // No supervisor left to stop them in order: kill what it left behind. Each child led its own process
+  // group, so signalling the group of a pid since reused by an unrelated program finds no group.
   for (const entry of state.processes) if (entry.pid !== null && isAlive(entry.pid)) signalGroup(entry.pid, 'SIGKILL')
   console.log('supervisor was gone; killed the processes it left')
 }

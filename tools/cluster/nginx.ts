@@ -15,7 +15,7 @@ export interface GatewaySettings {
 const serverLines = (ports: number[]) =>
   ports.map((port) => `    server 127.0.0.1:${port} max_fails=1 fail_timeout=2s;`).join('\n')
 
-export function renderGatewayConfig({ port, upstreams }: GatewaySettings): string {
+function renderGatewayConfig({ port, upstreams }: GatewaySettings): string {
   const values: Record<string, string> = {
     GATEWAY_PORT: String(port),
     ORDER_SERVERS: serverLines(upstreams.order),

@@ -113,16 +113,17 @@ class SupervisedProcess {
     this.child = child
     this.startedAt = Date.now()
     this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.onExit(child, code ?? signal)
+      let ended = false
+      const end = (reason: number | string | null) => {
+        if (ended) return // a failed spawn may report both 'error' and 'exit'
+        ended = true
+        this.onExit(child, reason)
         resolve()
-      })
+      }
+      child.once('exit', (code, signal) => end(code ?? signal))
       child.once('error', (error) => {
         this.log(`${this.spec.name}: ${error.message}`)
-        if (child.pid === undefined) {
-          this.onExit(child, 'spawn failed')
-          resolve()
-        }
+        if (child.pid === undefined) end('spawn failed')
       })
     })
     if (this.spec.niceness !== undefined && child.pid !== undefined) {

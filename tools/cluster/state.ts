@@ -1,5 +1,5 @@
 // <run folder>/cluster.json: what the supervisor runs, for `ps`, `kill` and other tools to read.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ProcessStatus } from './processes.js'
 import type { DataGroup, ProfileName, RedisEndpoint } from './topology.js'
@@ -37,4 +37,10 @@ export function isAlive(pid: number | null): boolean {
   } catch {
     return false
   }
+}
+
+/** Whether the state's supervisor still runs; a stale file's pid may since belong to another program. */
+export function supervisorRunning(state: ClusterState): boolean {
+  const cmdline = `/proc/${state.supervisorPid}/cmdline`
+  return isAlive(state.supervisorPid) && existsSync(cmdline) && readFileSync(cmdline, 'utf8').includes('node')
 }
