@@ -9,6 +9,10 @@ type Method = (typeof HTTP_METHODS)[number]
 
 export function createHttpApp(logger: Logger): FastifyInstance {
   const app = Fastify({ logger: false, routerOptions: { maxParamLength: 200 }, keepAliveTimeout: 75_000, return503OnClosing: true })
+  // No route reads a body: accept any content type (aiohttp, used by the WDM benchmark, sends
+  // application/octet-stream on an empty POST) and ignore what comes.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined))
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
     if (err instanceof AppError) return reply.code(err.status).send({ error: err.message, code: err.code })
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message })

@@ -35,64 +35,91 @@ interface Received {
   offset: bigint
 }
 
+interface Session {
+  consumer: StringConsumer
+  stream: Readable & { close(): Promise<void> }
+  offsets: OffsetCommitter
+}
+
 export class ConsumerLoop {
   readonly #options: ConsumerLoopOptions
-  readonly #consumer: StringConsumer
-  readonly #offsets: OffsetCommitter
-  #stream: { close(): Promise<void> } | undefined
+  #session: Session | undefined
   #running = false
   #stopped: Promise<void> = Promise.resolve()
 
   constructor(options: ConsumerLoopOptions) {
     this.#options = options
-    this.#consumer = createConsumer(options.kafka, options.groupId, options.clientId)
-    this.#offsets = new OffsetCommitter(this.#consumer, options.logger)
   }
 
   async start(): Promise<void> {
-    const stream = await this.#consumer.consume({
-      topics: this.#options.topics,
-      mode: 'committed',
-      fallbackMode: 'earliest',
-      autocommit: false,
-    })
-    this.#stream = stream
-    stream.on('error', (err: Error) => this.#options.logger.error({ err: err.message }, 'consumer stream error'))
     this.#running = true
-    this.#stopped = this.#run(stream as unknown as Readable)
+    this.#session = await this.#open()
+    this.#stopped = this.#supervise()
   }
 
   async stop(): Promise<void> {
     this.#running = false
-    await this.#stream?.close().catch(() => undefined)
-    await this.#stopped.catch(() => undefined)
-    await this.#consumer.close().catch(() => undefined)
+    await this.#session?.stream.close().catch(() => undefined)
+    await this.#stopped
+    await this.#session?.consumer.close().catch(() => undefined)
   }
 
-  async #run(stream: Readable): Promise<void> {
+  async #open(): Promise<Session> {
+    const { kafka, groupId, clientId, topics, logger } = this.#options
+    const consumer = createConsumer(kafka, groupId, clientId)
+    const stream = await consumer.consume({ topics, mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+    stream.on('error', (err: Error) => logger.error({ err: err.message, groupId }, 'consumer stream error'))
+    return { consumer, stream: stream as unknown as Session['stream'], offsets: new OffsetCommitter(consumer, logger) }
+  }
+
+  /** Runs the loop; when the client loses its stream (e.g. a broker died), opens a new one and goes on. */
+  async #supervise(): Promise<void> {
+    while (this.#running) {
+      const session = this.#session!
+      try {
+        await this.#run(session)
+      } catch (err) {
+        this.#options.logger.error({ err: (err as Error).message }, 'consumer loop failed')
+      }
+      if (!this.#running) return
+      this.#options.logger.warn({ groupId: this.#options.groupId }, 'consumer stream lost, reconnecting')
+      await session.stream.close().catch(() => undefined)
+      await session.consumer.close().catch(() => undefined)
+      for (let attempt = 1; this.#running; attempt++) {
+        try {
+          this.#session = await this.#open()
+          break
+        } catch (err) {
+          this.#options.logger.warn({ err: (err as Error).message, attempt }, 'consumer reconnect failed')
+          await sleep(Math.min(250 * attempt, 2000))
+        }
+      }
+    }
+  }
+
+  /** Consumes until the stream ends (stop, or a lost connection). */
+  async #run({ stream, offsets }: Session): Promise<void> {
     const max = this.#options.maxBatch ?? 500
     const waitReadable = readableSignal(stream)
     // Replies of a batch are published (in order) while the next batch is already being applied.
     let inFlight = 0
     let newest: Promise<void> = Promise.resolve()
-    while (this.#running) {
+    while (this.#running && !stream.destroyed) {
       const batch: Received[] = []
       let next: unknown
       while (batch.length < max && (next = stream.read()) !== null) batch.push(next as Received)
       if (batch.length === 0) {
         await waitReadable()
-        // A stream that ended while we still run has lost the consumer: let the supervisor restart us.
-        if (this.#running && stream.destroyed) throw new Error('consumer stream closed')
         continue
       }
       const replies = await this.#applyUntilDone(batch)
       inFlight++
-      newest = this.#announce(batch, replies).finally(() => inFlight--)
+      newest = this.#announce(batch, replies, offsets).finally(() => inFlight--)
       // The publisher keeps order, so once the newest batch is out, all earlier ones are too.
       if (inFlight >= MAX_BATCHES_IN_FLIGHT) await newest
     }
     await newest
-    await this.#offsets.flush()
+    await offsets.flush()
   }
 
   /** Handlers are idempotent, so a failed batch is simply applied again until it goes through. */
@@ -136,7 +163,7 @@ export class ConsumerLoop {
   }
 
   /** Publishes a batch's replies, then marks its offsets for the next commit. */
-  async #announce(batch: Received[], replies: Outgoing[]): Promise<void> {
+  async #announce(batch: Received[], replies: Outgoing[], offsets: OffsetCommitter): Promise<void> {
     try {
       await this.#options.publisher.publish(replies)
     } catch (err) {
@@ -144,7 +171,7 @@ export class ConsumerLoop {
       this.#options.logger.warn({ err: (err as Error).message }, 'replies not published, offsets not committed')
       return
     }
-    this.#offsets.markDone(batch)
+    offsets.markDone(batch)
   }
 }
 

@@ -179,6 +179,15 @@ describe('batch_init', () => {
 })
 
 describe('edge cases', () => {
+  test('a POST with any content type and any (ignored) body works, as aiohttp in the WDM benchmark sends it', async () => {
+    const { api } = env
+    for (const [contentType, body] of [['application/octet-stream', ''], ['application/json', ''], ['application/json', '{not json'], ['text/plain', 'x']]) {
+      const response = await api.request('POST', '/stock/item/create/3', { 'content-type': contentType!, 'content-length': String(body!.length) }, 10_000, body)
+      assert.equal(response.status, 200, `${contentType} ${JSON.stringify(body)} → ${JSON.stringify(response.body)}`)
+      assert.equal(typeof response.body.item_id, 'string')
+    }
+  })
+
   test('an order with no items checks out for 0 and is paid (a zero charge used to poison the payment partition)', async () => {
     const { api } = env
     const user = await api.createUser()

@@ -17,7 +17,13 @@ export class CheckoutApi {
     this.#agent = new http.Agent({ keepAlive: true, maxSockets })
   }
 
-  request<T = Record<string, unknown>>(method: string, path: string, headers: Record<string, string> = {}, timeoutMs = 120_000): Promise<ApiResponse<T>> {
+  request<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    headers: Record<string, string> = {},
+    timeoutMs = 120_000,
+    body?: string,
+  ): Promise<ApiResponse<T>> {
     return new Promise((resolve, reject) => {
       const req = http.request(
         { host: this.#base.hostname, port: this.#base.port, method, path, headers, agent: this.#agent, timeout: timeoutMs },
@@ -39,7 +45,7 @@ export class CheckoutApi {
       )
       req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms: ${method} ${path}`)))
       req.on('error', reject)
-      req.end()
+      req.end(body)
     })
   }
 
