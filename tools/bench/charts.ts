@@ -42,6 +42,9 @@ export function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`)
 }
 
+/** Roughly how wide an 11px label is; the SVG is not measured, so this errs on the wide side. */
+const textWidth = (text: string) => text.length * 7.5
+
 /** A round upper bound for a linear axis: 1, 2 or 5 times a power of ten. */
 function niceCeiling(value: number): number {
   if (value <= 0) return 1
@@ -54,7 +57,10 @@ function yAxis(chart: TimeChart): { toY: (value: number) => number; ticks: numbe
   const values = chart.series.flatMap((series) => series.values).filter((value): value is number => value !== null && value > 0)
   if (chart.scale === 'linear') {
     const top = niceCeiling(Math.max(0, ...values))
-    return { toY: (value) => MARGIN.top + PLOT_HEIGHT * (1 - value / top), ticks: [0, 0.25, 0.5, 0.75, 1].map((share) => share * top) }
+    // Round tick values: fifths of a 5 (0, 1, 2, ...), quarters of a 1 or a 2 (0, 0.5, 1, ...).
+    const divisions = top / 10 ** Math.floor(Math.log10(top)) === 5 ? 5 : 4
+    const ticks = Array.from({ length: divisions + 1 }, (_, index) => (index * top) / divisions)
+    return { toY: (value) => MARGIN.top + PLOT_HEIGHT * (1 - value / top), ticks }
   }
   const low = Math.floor(Math.log10(values.length ? Math.min(...values) : 1))
   const high = Math.max(low + 1, Math.ceil(Math.log10(values.length ? Math.max(...values) : 10)))
@@ -94,7 +100,7 @@ export function renderTimeChart(chart: TimeChart): string {
   for (const band of chart.bands) {
     const x = toX(band.fromSecond)
     parts.push(`<rect x="${x}" y="${MARGIN.top}" width="${toX(band.toSecond) - x}" height="${PLOT_HEIGHT}" fill="#eee"/>`)
-    parts.push(`<text x="${x + 4}" y="${MARGIN.top + 12}" class="note">${escapeXml(band.label)}</text>`)
+    if (toX(band.toSecond) - x >= textWidth(band.label) + 8) parts.push(`<text x="${x + 4}" y="${MARGIN.top + 12}" class="note">${escapeXml(band.label)}</text>`)
   }
   for (const tick of ticks) {
     const y = toY(tick).toFixed(1)
@@ -118,8 +124,8 @@ export function renderTimeChart(chart: TimeChart): string {
   }
   let legendX = WIDTH - MARGIN.right
   for (const series of [...chart.series].reverse()) {
-    legendX -= 14 + series.label.length * 7
-    parts.push(`<rect x="${legendX}" y="8" width="10" height="10" fill="${series.color}"/><text x="${legendX + 13}" y="17" class="axis">${escapeXml(series.label)}</text>`)
+    legendX -= 10 + 4 + textWidth(series.label) + 12
+    parts.push(`<rect x="${legendX}" y="8" width="10" height="10" fill="${series.color}"/><text x="${legendX + 14}" y="17" class="axis">${escapeXml(series.label)}</text>`)
   }
   parts.push('</svg>')
   return parts.join('\n')

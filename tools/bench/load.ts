@@ -34,7 +34,7 @@ export interface LoadResult {
 }
 
 /** Beyond this the load generator itself, not the system, is behind (the timer ticks every ~1 ms). */
-export const LATE_SEND_MS = 10
+const LATE_SEND_MS = 10
 
 const errorCodeOf = (error: unknown): string | undefined => (error as NodeJS.ErrnoException).code
 

@@ -111,6 +111,7 @@ async function main(): Promise<number> {
     if (cluster) {
       log('stopping the cluster')
       await cluster.stop()
+      log('cluster stopped')
     }
   }
 }

@@ -3,7 +3,7 @@ import type { Recorder, SecondStats } from './stats.js'
 
 const formatMs = (ms: number | null) => (ms === null ? '-' : ms < 10 ? `${ms.toFixed(1)}ms` : `${Math.round(ms)}ms`)
 
-export function progressLine(stats: SecondStats, phase: string): string {
+function progressLine(stats: SecondStats, phase: string): string {
   const statuses = `2xx ${stats.classes['2xx']}  4xx ${stats.classes['4xx']}  5xx ${stats.classes['5xx']}  err ${stats.classes.error}`
   const skipped = stats.skipped ? `  skipped ${stats.skipped}` : ''
   return (

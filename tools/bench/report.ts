@@ -53,7 +53,7 @@ function charts(result: BenchResult): string {
   const markers: ChartMarker[] = result.events.map(({ t, label }) => ({ atSecond: (t - result.loadStartedAtEpochMs) / 1000, label, color: EVENT_COLOR }))
   const bands = [
     ...(warmupSeconds > 0 ? [{ fromSecond: 0, toSecond: warmupSeconds, label: 'warm-up' }] : []),
-    ...(measuredEnd < seconds ? [{ fromSecond: measuredEnd, toSecond: seconds, label: 'draining' }] : []),
+    ...(measuredEnd < seconds ? [{ fromSecond: measuredEnd, toSecond: seconds, label: 'drain' }] : []),
   ]
   const visibleMarkers = markers.filter(({ atSecond }) => atSecond >= 0 && atSecond <= seconds)
   const throughput = renderTimeChart({
@@ -126,6 +126,7 @@ export function renderReport(result: BenchResult): string {
 <p class="sub">${escapeXml(describeLoad(options))}<br>against ${escapeXml(result.gatewayUrl)}${options.start ? ` (a ${options.start} cluster started by the bench)` : ''}, load started ${escapeXml(result.loadStartedAt)}</p>
 ${summary.stoppedEarly ? `<p class="warning">Stopped early (${escapeXml(summary.stoppedEarly)}) after ${formatNumber(summary.measuredSeconds)} measured seconds.</p>` : ''}
 ${charts(result)}
+<p class="sub">Grey: warm-up and drain, not measured. Dashed red lines: fault events.</p>
 <h2>Summary</h2>
 <p class="sub">Over the checkouts sent in the measurement window (warm-up excluded), each waited for however long it took.</p>
 ${table(['', 'value'], summaryRows)}

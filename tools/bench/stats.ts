@@ -65,7 +65,7 @@ function percentile(sorted: Float64Array, fraction: number): number | null {
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!
 }
 
-export function summarizeLatencies(samples: readonly number[]): LatencySummary {
+function summarizeLatencies(samples: readonly number[]): LatencySummary {
   const sorted = Float64Array.from(samples).sort()
   const total = sorted.reduce((sum, value) => sum + value, 0)
   return {

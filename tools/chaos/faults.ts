@@ -1,0 +1,81 @@
+// The faults a chaos run injects, in order, and how to find their victims at the moment they strike
+// (the current Redis master of a group, the active Kafka controller, ...).
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import type { Cluster } from '../cluster/cluster.js'
+
+export interface Fault {
+  label: string
+  /** Applies the fault; returns what it did, e.g. "SIGKILL redis-stock-2". */
+  strike(cluster: Cluster): Promise<string>
+}
+
+const kill = (label: string, victim: (cluster: Cluster) => Promise<string> | string): Fault => ({
+  label,
+  async strike(cluster) {
+    const name = await victim(cluster)
+    cluster.kill(name, 'SIGKILL')
+    return `SIGKILL ${name}`
+  },
+})
+
+/** Every role once, by SIGKILL, then one process paused past every failure timeout. */
+export function faultPlan(pauseMs: number): Fault[] {
+  return [
+    kill('order replica', () => 'order-1'),
+    kill('stock replica', () => 'stock-2'),
+    kill('payment replica', () => 'payment-3'),
+    kill('orchestrator', () => 'orchestrator-1'),
+    kill('kafka active controller', activeKafkaController),
+    kill('kafka broker', async (c) => otherKafkaBroker(c, await activeKafkaController(c))),
+    kill('redis master (stock)', (c) => redisNode(c, 'stock', 'master')),
+    kill('redis replica (payment)', (c) => redisNode(c, 'payment', 'replica')),
+    kill('sentinel', () => 'sentinel-1'),
+    kill('gateway', () => 'gateway'),
+    {
+      label: `redis master (order) paused ${pauseMs / 1000}s`,
+      async strike(cluster) {
+        const name = await redisNode(cluster, 'order', 'master')
+        cluster.pause(name)
+        setTimeout(() => cluster.resume(name), pauseMs).unref()
+        return `SIGSTOP ${name}, SIGCONT after ${pauseMs} ms`
+      },
+    },
+  ]
+}
+
+/** The KRaft leader, as the nodes record it in their quorum state. */
+function activeKafkaController(cluster: Cluster): string {
+  for (const node of cluster.processes.filter((p) => p.role === 'kafka' && p.alive)) {
+    try {
+      const state = JSON.parse(readFileSync(join(cluster.runDir, node.name, 'data', '__cluster_metadata-0', 'quorum-state'), 'utf8')) as { leaderId?: number }
+      if (state.leaderId && state.leaderId > 0) return `kafka-${state.leaderId}`
+    } catch {
+      // a node that has not written its state yet; ask the next one
+    }
+  }
+  return 'kafka-1'
+}
+
+function otherKafkaBroker(cluster: Cluster, besides: string): string {
+  return cluster.processes.find((p) => p.role === 'kafka' && p.alive && p.name !== besides)?.name ?? 'kafka-2'
+}
+
+/** The process that Sentinel currently names master of a group, or a replica of it. */
+async function redisNode(cluster: Cluster, group: 'order' | 'stock' | 'payment' | 'saga', which: 'master' | 'replica'): Promise<string> {
+  const endpoint = cluster.redis[group]
+  const members = cluster.processes.filter((p) => p.role === 'redis' && p.name.startsWith(`redis-${group}-`))
+  if (!endpoint.sentinels?.length) return members[0]!.name
+  const [host, port] = endpoint.sentinels[0]!.split(':') as [string, string]
+  const sentinel = new Redis({ host, port: Number(port), lazyConnect: true, maxRetriesPerRequest: 2 })
+  try {
+    await sentinel.connect()
+    const [, masterPort] = (await sentinel.call('SENTINEL', 'get-master-addr-by-name', endpoint.masterName)) as [string, string]
+    const master = members.find((m) => String(m.port) === masterPort)
+    if (!master) throw new Error(`no process of group ${group} listens on master port ${masterPort}`)
+    return which === 'master' ? master.name : members.find((m) => m !== master)!.name
+  } finally {
+    sentinel.disconnect()
+  }
+}

@@ -1,0 +1,136 @@
+// npm run chaos: a consistency workload on a real cluster while, in turn, one process of every role is
+// killed (and one paused past every failure timeout); then conservation is audited. Prints per fault:
+// requests, 2xx/4xx/5xx/resets, the longest stall a client saw, violations. Exit 1 on any violation.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { parseArgs } from 'node:util'
+import { CheckoutApi } from '../client/api.js'
+import { startCluster, type ProfileName } from '../cluster/cluster.js'
+import { audit, type Violation } from './audit.js'
+import { faultPlan } from './faults.js'
+import { openShop, ShopTraffic, type CheckoutRecord, type Exchange } from './workload.js'
+
+const { values: options } = parseArgs({
+  options: {
+    profile: { type: 'string', default: 'ha' },
+    window: { type: 'string', default: '12' },
+    workers: { type: 'string', default: '16' },
+    items: { type: 'string', default: '20' },
+    users: { type: 'string', default: '200' },
+    'pause-ms': { type: 'string', default: '8000' },
+    out: { type: 'string' },
+  },
+})
+
+interface Window {
+  label: string
+  action: string
+  start: number
+  end: number
+}
+
+async function main(): Promise<number> {
+  const windowMs = Number(options.window) * 1000
+  const out = options.out ?? join('results', `chaos-${new Date().toISOString().replace(/[:.]/g, '-')}`)
+  mkdirSync(out, { recursive: true })
+  log(`starting the ${options.profile} profile on free ports`)
+  const cluster = await startCluster({ profile: options.profile as ProfileName, ports: 'free', runDir: join(out, 'run') })
+  const stopCluster = () => void cluster.stop().finally(() => process.exit(130))
+  process.once('SIGINT', stopCluster)
+  process.once('SIGTERM', stopCluster)
+  const api = new CheckoutApi(cluster.gatewayUrl)
+  try {
+    const shop = await openShop(api, Number(options.items), Number(options.users))
+    const traffic = new ShopTraffic(api, shop)
+    const running = traffic.run(Number(options.workers))
+    const windows: Window[] = []
+    const begin = (label: string, action: string) => {
+      const now = Date.now()
+      if (windows.length > 0) windows.at(-1)!.end = now
+      windows.push({ label, action, start: now, end: now })
+      log(`${label}: ${action}`)
+    }
+    begin('baseline', 'no fault')
+    await sleep(windowMs)
+    for (const fault of faultPlan(Number(options['pause-ms']))) {
+      begin(fault.label, await fault.strike(cluster))
+      await sleep(windowMs)
+    }
+    begin('recovery', 'no fault')
+    await sleep(windowMs)
+    traffic.stop()
+    await running
+    windows.at(-1)!.end = Date.now()
+
+    log('auditing conservation')
+    const violations = await audit(api, shop, traffic.checkouts)
+    const rows = windows.map((w) => summarize(w, traffic.exchanges, traffic.checkouts, violations))
+    printTable(rows)
+    const checkouts = traffic.checkouts.length
+    const unanswered = traffic.checkouts.filter((c) => c.attempts[0]! === 0 || c.attempts[0]! >= 500).length
+    const longest = Math.max(...rows.map((r) => r.longestStallMs))
+    console.log(
+      `\n${checkouts} checkouts, ${unanswered} (${((100 * unanswered) / Math.max(1, checkouts)).toFixed(2)}%) first answered 5xx or reset; ` +
+        `longest stall ${(longest / 1000).toFixed(1)} s; ${violations.length} violations`,
+    )
+    for (const v of violations.slice(0, 20)) console.log(`  violation ${v.kind} ${v.id}: ${v.detail}`)
+    writeFileSync(join(out, 'chaos.json'), JSON.stringify({ options, windows: rows, violations, checkouts }, null, 2))
+    writeFileSync(join(out, 'events.jsonl'), windows.map((w) => JSON.stringify({ t: w.start, label: `${w.label}: ${w.action}` })).join('\n') + '\n')
+    log(`results in ${out}`)
+    return violations.length === 0 ? 0 : 1
+  } finally {
+    api.close()
+    await cluster.stop()
+  }
+}
+
+interface Row {
+  fault: string
+  action: string
+  requests: number
+  ok: number
+  refused: number
+  failed: number
+  resets: number
+  longestStallMs: number
+  violations: number
+}
+
+function summarize(w: Window, exchanges: Exchange[], checkouts: CheckoutRecord[], violations: Violation[]): Row {
+  const inside = (at: number) => at >= w.start && at < w.end
+  const sent = exchanges.filter((e) => inside(e.at))
+  return {
+    fault: w.label,
+    action: w.action,
+    requests: sent.length,
+    ok: sent.filter((e) => e.status >= 200 && e.status < 300).length,
+    refused: sent.filter((e) => e.status >= 400 && e.status < 500).length,
+    failed: sent.filter((e) => e.status >= 500).length,
+    resets: sent.filter((e) => e.status === 0).length,
+    // What a client waited from its first attempt to a definite answer, retries included.
+    longestStallMs: Math.max(0, ...checkouts.filter((c) => inside(c.startedAt)).map((c) => c.endedAt - c.startedAt), ...sent.map((e) => e.latencyMs)),
+    violations: violations.filter((v) => v.at !== undefined && inside(v.at)).length,
+  }
+}
+
+function printTable(rows: Row[]): void {
+  const header = ['fault', 'requests', '2xx', '4xx', '5xx', 'resets', 'longest stall', 'violations']
+  const lines = rows.map((r) => [r.fault, r.requests, r.ok, r.refused, r.failed, r.resets, `${(r.longestStallMs / 1000).toFixed(1)} s`, r.violations].map(String))
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))
+  const format = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
+  console.log(format(header))
+  for (const line of lines) console.log(format(line))
+}
+
+function log(message: string): void {
+  process.stderr.write(`chaos: ${message}\n`)
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(err.stack)
+    process.exit(2)
+  },
+)
