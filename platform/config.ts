@@ -55,7 +55,7 @@ export function loadConfig(env: Env = process.env, service?: ServiceName): Confi
       sentinels,
       masterName: env.REDIS_MASTER_NAME ?? (name === 'orchestrator' ? 'saga' : name),
       waitReplicas: int(env, 'REDIS_WAIT_REPLICAS', 0),
-      waitTimeoutMs: int(env, 'REDIS_WAIT_TIMEOUT_MS', 2000),
+      waitTimeoutMs: int(env, 'REDIS_WAIT_TIMEOUT_MS', 1000),
     },
     kafka: {
       brokers: (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean),

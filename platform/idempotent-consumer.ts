@@ -11,6 +11,7 @@ import type { Logger } from './logger.js'
 import { isEnvelope, type AnyMessage, type Outgoing } from './messages.js'
 
 const MAX_BATCHES_IN_FLIGHT = 8
+const COMMIT_INTERVAL_MS = 200
 
 export type MessageHandler = (message: AnyMessage) => Promise<Outgoing[]>
 
@@ -176,8 +177,8 @@ export class ConsumerLoop {
 }
 
 /**
- * Offsets whose messages are fully handled, committed in one request for all partitions with at most
- * one request in flight: under load commits coalesce instead of queueing one per batch and partition.
+ * Offsets whose messages are fully handled, committed in one request for all partitions, at most one
+ * request in flight and one per COMMIT_INTERVAL_MS: under load commits coalesce instead of queueing.
  */
 class OffsetCommitter {
   readonly #done = new Map<string, { topic: string; partition: number; offset: bigint }>()
@@ -203,6 +204,9 @@ class OffsetCommitter {
 
   async #commitPending(): Promise<void> {
     while (this.#done.size > 0) {
+      // Each commit is a replicated write on the broker: a few per second are plenty, since a crash
+      // only redelivers what was handled since the last one, and redelivery is harmless.
+      await sleep(COMMIT_INTERVAL_MS)
       // leaderEpoch -1: "unknown", which the broker accepts for a commit.
       const offsets = [...this.#done.values()].map((o) => ({ ...o, leaderEpoch: -1 }))
       this.#done.clear()

@@ -61,12 +61,15 @@ export class Publisher {
     if (outgoing.length === 0) return Promise.resolve()
     return new Promise((resolve, reject) => {
       this.#queue.push({ outgoing, done: (err) => (err ? reject(err) : resolve()) })
-      if (!this.#sending) void this.#drain()
+      if (!this.#sending) {
+        // Start on the next turn: everything published in this one (e.g. by many HTTP requests) shares a request.
+        this.#sending = true
+        setImmediate(() => void this.#drain())
+      }
     })
   }
 
   async #drain(): Promise<void> {
-    this.#sending = true
     while (this.#queue.length > 0) {
       const batch = this.#queue
       this.#queue = []
@@ -107,6 +110,9 @@ export function createConsumer(config: KafkaConfig, groupId: string, clientId: s
   return new Consumer({
     clientId,
     groupId,
+    // Static membership: a replica restarted under the same name takes its partitions straight back,
+    // without a rebalance of the whole group (and without waiting out the dead member's session).
+    groupInstanceId: clientId,
     bootstrapBrokers: config.brokers,
     deserializers: stringDeserializers,
     // A dead member's partitions move to a live one after this long: the stall a consumer crash causes.

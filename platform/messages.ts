@@ -29,11 +29,10 @@ export interface CheckoutRequested extends Envelope<'CheckoutRequested'> {
 }
 export type StockReply = Envelope<'StockReserved' | 'StockReleased'> | Rejection<'StockRejected'>
 export type PaymentReply = Envelope<'PaymentCharged' | 'PaymentRefunded'> | Rejection<'PaymentRejected'>
-export type OrderReply = Envelope<'OrderPaid' | 'CheckoutCancelled'>
 export interface Rejection<T extends string> extends Envelope<T> {
   reason: string
 }
-export type SagaInbox = CheckoutRequested | StockReply | PaymentReply | OrderReply
+export type SagaInbox = CheckoutRequested | StockReply | PaymentReply
 
 // --- stock.commands ---
 export interface StockCommand extends Envelope<'ReserveStock' | 'ReleaseStock'> {
@@ -46,7 +45,7 @@ export interface PaymentCommand extends Envelope<'ChargePayment' | 'RefundPaymen
   amount: number
 }
 
-// --- order.commands ---
+// --- order.commands (a saga's outcome; awaits no reply) ---
 export type OrderCommand = Envelope<'MarkOrderPaid'> | Rejection<'CancelCheckout'>
 
 export type AnyMessage = SagaInbox | StockCommand | PaymentCommand | OrderCommand

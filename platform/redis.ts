@@ -45,13 +45,21 @@ export function loadScript(redis: Redis, dir: URL, name: string): Script {
 
 /**
  * Waits until `replicas` replicas hold every write this connection made so far (Redis WAIT).
- * Throws when they do not acknowledge in time, so the caller does not announce the effect.
+ * Throws when they do not acknowledge in time (attempts × timeout), so the caller does not announce the effect.
  */
 export async function awaitReplication(redis: Redis, replicas: number, timeoutMs: number): Promise<void> {
   if (replicas <= 0) return
-  const acked = await redis.wait(replicas, timeoutMs)
-  if (acked < replicas) throw new Error(`only ${acked}/${replicas} Redis replicas acknowledged the write`)
+  // A replica that is resyncing (after a restart or a failover) acknowledges again within seconds:
+  // keep asking for a while rather than failing the request at the first timeout.
+  let acked = 0
+  for (let attempt = 0; attempt < REPLICATION_ATTEMPTS; attempt++) {
+    acked = await redis.wait(replicas, timeoutMs)
+    if (acked >= replicas) return
+  }
+  throw new Error(`only ${acked}/${replicas} Redis replicas acknowledged the write`)
 }
+
+const REPLICATION_ATTEMPTS = 5
 
 /** Runs a pipeline and throws the first command error instead of leaving it in the result array. */
 export async function execPipeline(pipeline: ChainableCommander): Promise<void> {

@@ -21,7 +21,7 @@ export const orchestratorService: ServiceDefinition<SagaStore> = {
       async sweep() {
         const resend: Outgoing[] = []
         for (const sagaId of await store.claimStale(Date.now() - config.staleAfterMs, 500)) {
-          const state = await store.load(sagaId)
+          const state = await store.load(sagaId, true)
           if (!state) continue
           logger.warn({ sagaId, orderId: state.data.orderId, at: describePosition(checkoutSaga, state.position) }, 'resuming stale saga')
           resend.push(commandAt(checkoutSaga, state.position, state.data))
@@ -36,23 +36,32 @@ async function handle(store: SagaStore, logger: Logger, message: AnyMessage): Pr
   const { sagaId, orderId } = message
   if (message.type === 'CheckoutRequested') {
     const { type: _type, ...data } = message as CheckoutRequested
-    if (await store.create(data)) return [commandAt(checkoutSaga, START, data)]
+    if (await store.create(data, START)) return [commandAt(checkoutSaga, START, data)]
     // A repeated request: a finished saga tells the order its outcome again; a running one goes on.
-    const state = await store.load(sagaId)
+    const state = await store.load(sagaId, true)
     return state?.position.phase === 'done' ? [commandAt(checkoutSaga, state.position, state.data)] : []
   }
-  const state = await store.load(sagaId)
-  if (!state) {
-    logger.warn({ sagaId, orderId, type: message.type }, 'reply for an unknown saga')
-    return []
-  }
   const reason = 'reason' in message ? message.reason : undefined
-  const next = decide(checkoutSaga, state.position, message.type, reason)
-  if (!next || !(await store.advance(sagaId, state.position, next))) return []
-  logger.debug({ sagaId, orderId, reply: message.type, at: describePosition(checkoutSaga, next) }, 'saga moved')
-  if (next.phase === 'done') {
-    logger.info({ sagaId, orderId, outcome: next.reason ?? 'paid' }, 'saga finished')
-    return []
+  // The cached position first; if the reply does not fit it (or Redis disagrees), read Redis once.
+  for (const fresh of [false, true]) {
+    const state = await store.load(sagaId, fresh)
+    if (!state) {
+      logger.warn({ sagaId, orderId, type: message.type }, 'reply for an unknown saga')
+      return []
+    }
+    const next = decide(checkoutSaga, state.position, message.type, reason)
+    if (!next) {
+      store.forget(sagaId)
+      continue
+    }
+    if (!(await store.advance(sagaId, state, next))) continue
+    logger.debug({ sagaId, orderId, reply: message.type, at: describePosition(checkoutSaga, next) }, 'saga moved')
+    if (next.phase === 'done') {
+      // A refusal is worth a line; a success is the common case and would flood the log under load.
+      if (next.reason) logger.info({ sagaId, orderId, outcome: next.reason }, 'saga failed')
+      else logger.debug({ sagaId, orderId }, 'saga paid')
+    }
+    return [commandAt(checkoutSaga, next, state.data)]
   }
-  return [commandAt(checkoutSaga, next, state.data)]
+  return []
 }

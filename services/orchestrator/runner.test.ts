@@ -16,9 +16,9 @@ function walk(replies: [string, string?][]): Position[] {
 }
 
 test('a successful checkout reserves stock, charges payment, marks the order paid', () => {
-  const positions = walk([['StockReserved'], ['PaymentCharged'], ['OrderPaid']])
-  assert.deepEqual(positions.at(-1), { phase: 'done', step: 2 })
-  const commands = positions.slice(0, -1).map((p) => commandAt(checkoutSaga, p, data).message.type)
+  const positions = walk([['StockReserved'], ['PaymentCharged']])
+  assert.deepEqual(positions.at(-1), { phase: 'done', step: 1 })
+  const commands = positions.map((p) => commandAt(checkoutSaga, p, data).message.type)
   assert.deepEqual(commands, ['ReserveStock', 'ChargePayment', 'MarkOrderPaid'])
   assert.deepEqual(commandAt(checkoutSaga, START, data), {
     topic: 'stock.commands',
@@ -27,8 +27,8 @@ test('a successful checkout reserves stock, charges payment, marks the order pai
 })
 
 test('a refused payment returns the stock, then cancels the checkout with the reason', () => {
-  const positions = walk([['StockReserved'], ['PaymentRejected', 'INSUFFICIENT_CREDIT'], ['StockReleased'], ['CheckoutCancelled']])
-  const commands = positions.slice(0, -1).map((p) => commandAt(checkoutSaga, p, data).message)
+  const positions = walk([['StockReserved'], ['PaymentRejected', 'INSUFFICIENT_CREDIT'], ['StockReleased']])
+  const commands = positions.map((p) => commandAt(checkoutSaga, p, data).message)
   assert.deepEqual(
     commands.map((c) => c.type),
     ['ReserveStock', 'ChargePayment', 'ReleaseStock', 'CancelCheckout'],
@@ -38,21 +38,21 @@ test('a refused payment returns the stock, then cancels the checkout with the re
 })
 
 test('refused stock compensates nothing and cancels at once', () => {
-  const positions = walk([['StockRejected', 'OUT_OF_STOCK'], ['CheckoutCancelled']])
-  assert.deepEqual(positions[1], { phase: 'failing', step: 0, reason: 'OUT_OF_STOCK' })
+  const positions = walk([['StockRejected', 'OUT_OF_STOCK']])
+  assert.deepEqual(positions[1], { phase: 'done', step: 0, reason: 'OUT_OF_STOCK' })
   assert.equal(commandAt(checkoutSaga, positions[1]!, data).message.type, 'CancelCheckout')
 })
 
 test('duplicate, late and foreign replies do not move a saga', () => {
   const charging: Position = { phase: 'forward', step: 1 }
   assert.equal(decide(checkoutSaga, charging, 'StockReserved'), undefined)
-  assert.equal(decide(checkoutSaga, charging, 'OrderPaid'), undefined)
+  assert.equal(decide(checkoutSaga, charging, 'StockReleased'), undefined)
   assert.equal(decide(checkoutSaga, { phase: 'compensating', step: 0, reason: 'X' }, 'PaymentRejected'), undefined)
-  assert.equal(decide(checkoutSaga, { phase: 'done', step: 2 }, 'OrderPaid'), undefined)
+  assert.equal(decide(checkoutSaga, { phase: 'done', step: 1 }, 'PaymentCharged'), undefined)
 })
 
 test('a finished saga names its final command again, so a repeated request learns the outcome', () => {
-  assert.equal(commandAt(checkoutSaga, { phase: 'done', step: 2 }, data).message.type, 'MarkOrderPaid')
+  assert.equal(commandAt(checkoutSaga, { phase: 'done', step: 1 }, data).message.type, 'MarkOrderPaid')
   const cancelled = commandAt(checkoutSaga, { phase: 'done', step: 0, reason: 'OUT_OF_STOCK' }, data).message
   assert.deepEqual(cancelled, { type: 'CancelCheckout', sagaId: 's1', orderId: 'o1', reason: 'OUT_OF_STOCK' })
 })

@@ -17,10 +17,13 @@ export interface SagaStep<Data> {
 
 export interface SagaDefinition<Data> {
   steps: SagaStep<Data>[]
-  onFailure: { invoke(data: Data, reason: string): Outgoing; succeeded: ReplyType }
+  /** Announces success once every step succeeded; awaits no reply. */
+  onSuccess(data: Data): Outgoing
+  /** Announces failure once every completed step is compensated; awaits no reply. */
+  onFailure(data: Data, reason: string): Outgoing
 }
 
-export type Phase = 'forward' | 'compensating' | 'failing' | 'done'
+export type Phase = 'forward' | 'compensating' | 'done'
 
 export interface Position {
   phase: Phase
@@ -41,36 +44,31 @@ export function decide<Data>(saga: SagaDefinition<Data>, at: Position, reply: st
       return undefined
     case 'compensating':
       return reply === step?.compensated ? compensateFrom(saga, at.step - 1, at.reason ?? 'REFUSED') : undefined
-    case 'failing':
-      return reply === saga.onFailure.succeeded ? { phase: 'done', step: at.step, reason: at.reason } : undefined
     case 'done':
       return undefined
   }
 }
 
-/** Compensates the completed steps from `step` down; then the failure is reported. */
+/** Compensates the completed steps from `step` down; then the saga is done, failed with `reason`. */
 function compensateFrom<Data>(saga: SagaDefinition<Data>, step: number, reason: string): Position {
   for (let i = step; i >= 0; i--) if (saga.steps[i]!.compensate) return { phase: 'compensating', step: i, reason }
-  return { phase: 'failing', step: 0, reason }
+  return { phase: 'done', step: 0, reason }
 }
 
-/** The command that the saga waits on at this position; for a finished saga, its last command again. */
+/** The command the saga sends at this position; when done, its outcome (again, if asked twice). */
 export function commandAt<Data>(saga: SagaDefinition<Data>, at: Position, data: Data): Outgoing {
-  const step = saga.steps[at.step]!
   switch (at.phase) {
     case 'forward':
-      return step.invoke(data)
+      return saga.steps[at.step]!.invoke(data)
     case 'compensating':
-      return step.compensate!(data)
-    case 'failing':
-      return saga.onFailure.invoke(data, at.reason ?? 'REFUSED')
+      return saga.steps[at.step]!.compensate!(data)
     case 'done':
-      return at.reason === undefined ? saga.steps[saga.steps.length - 1]!.invoke(data) : saga.onFailure.invoke(data, at.reason)
+      return at.reason === undefined ? saga.onSuccess(data) : saga.onFailure(data, at.reason)
   }
 }
 
 /** Where in the saga a position is, for logs and spans. */
 export function describePosition<Data>(saga: SagaDefinition<Data>, at: Position): string {
-  if (at.phase === 'failing' || at.phase === 'done') return at.reason === undefined ? at.phase : `${at.phase} (${at.reason})`
+  if (at.phase === 'done') return at.reason === undefined ? 'done (paid)' : `done (${at.reason})`
   return `${at.phase} ${saga.steps[at.step]!.name}`
 }

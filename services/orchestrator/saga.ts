@@ -1,5 +1,6 @@
-// The checkout saga, read top to bottom: each step with the reply that moves it on, the reply that
-// refuses it, and its compensation beside it. Step names are stable: they are persisted and logged.
+// The checkout saga, read top to bottom: reserve stock → charge payment → tell the order its outcome.
+// Each step has the reply that moves it on, the reply that refuses it, and its compensation beside it.
+// Step names are stable: they are persisted and logged.
 import { Topics, type CheckoutRequested } from '../../platform/messages.js'
 
 import type { SagaDefinition, SagaStep } from './runner.js'
@@ -25,18 +26,13 @@ const checkoutSteps: SagaStep<CheckoutData>[] = [
     compensate: (d) => ({ topic: Topics.payment, message: { type: 'RefundPayment', ...ids(d), userId: d.userId, amount: d.total } }),
     compensated: 'PaymentRefunded',
   },
-  {
-    name: 'mark-paid',
-    invoke: (d) => ({ topic: Topics.order, message: { type: 'MarkOrderPaid', ...ids(d) } }),
-    succeeded: 'OrderPaid',
-  },
 ]
 
 export const checkoutSaga: SagaDefinition<CheckoutData> = {
   steps: checkoutSteps,
-  // Once every completed step is compensated, the order is told the checkout failed, and why.
-  onFailure: {
-    invoke: (d, reason) => ({ topic: Topics.order, message: { type: 'CancelCheckout', ...ids(d), reason } }),
-    succeeded: 'CheckoutCancelled',
-  },
+  // The outcome goes to the order service, which records it idempotently and answers the client.
+  // It awaits no reply: once it is published the saga is done (a lost publish is recovered because
+  // the order service asks again for a checkout that stays pending).
+  onSuccess: (d) => ({ topic: Topics.order, message: { type: 'MarkOrderPaid', ...ids(d) } }),
+  onFailure: (d, reason) => ({ topic: Topics.order, message: { type: 'CancelCheckout', ...ids(d), reason } }),
 }

@@ -14,9 +14,13 @@ export interface SagaState {
   position: Position
 }
 
+/** Sagas this process is driving, so a reply needs no read. Redis stays the truth: see advance(). */
+const CACHE_LIMIT = 50_000
+
 export class SagaStore {
   readonly #scripts: Record<'create' | 'advance', Script>
   readonly #ttl: number
+  readonly #cache = new Map<string, SagaState>()
 
   constructor(
     readonly redis: Redis,
@@ -27,22 +31,47 @@ export class SagaStore {
   }
 
   /** Persists a new saga at its start; false when it exists already. */
-  async create(data: CheckoutData): Promise<boolean> {
-    return (await this.#scripts.create([key(data.sagaId), ACTIVE], [data.sagaId, JSON.stringify(data), Date.now()])) === 1
+  async create(data: CheckoutData, start: Position): Promise<boolean> {
+    const created = (await this.#scripts.create([key(data.sagaId), ACTIVE], [data.sagaId, JSON.stringify(data), Date.now()])) === 1
+    if (created) this.#remember(data.sagaId, { data, position: start })
+    return created
   }
 
-  async load(sagaId: string): Promise<SagaState | undefined> {
+  /** The saga as this process last left it, else as Redis has it (`fresh` skips the former). */
+  async load(sagaId: string, fresh = false): Promise<SagaState | undefined> {
+    const cached = fresh ? undefined : this.#cache.get(sagaId)
+    if (cached) return cached
     const hash = await this.redis.hgetall(key(sagaId))
     if (!hash.data) return undefined
     const position: Position = { phase: hash.phase as Phase, step: Number(hash.step) }
     if (hash.reason) position.reason = hash.reason
-    return { data: JSON.parse(hash.data) as CheckoutData, position }
+    const state = { data: JSON.parse(hash.data) as CheckoutData, position }
+    if (position.phase !== 'done') this.#remember(sagaId, state)
+    return state
   }
 
-  /** Moves the saga from `from` to `to`; false when it was no longer at `from`. */
-  async advance(sagaId: string, from: Position, to: Position): Promise<boolean> {
-    const args = [sagaId, from.phase, from.step, to.phase, to.step, to.reason ?? '', Date.now(), this.#ttl]
-    return (await this.#scripts.advance([key(sagaId), ACTIVE], args)) === 1
+  /**
+   * Moves the saga from `from` to `to`, guarded in Redis; false when it was no longer at `from`
+   * (then the cached copy is dropped, as another orchestrator has moved the saga meanwhile).
+   */
+  async advance(sagaId: string, from: SagaState, to: Position): Promise<boolean> {
+    const { position } = from
+    const args = [sagaId, position.phase, position.step, to.phase, to.step, to.reason ?? '', Date.now(), this.#ttl]
+    const moved = (await this.#scripts.advance([key(sagaId), ACTIVE], args)) === 1
+    if (moved && to.phase !== 'done') this.#remember(sagaId, { data: from.data, position: to })
+    else this.#cache.delete(sagaId)
+    return moved
+  }
+
+  forget(sagaId: string): void {
+    this.#cache.delete(sagaId)
+  }
+
+  #remember(sagaId: string, state: SagaState): void {
+    this.#cache.delete(sagaId)
+    this.#cache.set(sagaId, state)
+    // Map keeps insertion order: the first key is the saga untouched longest.
+    if (this.#cache.size > CACHE_LIMIT) this.#cache.delete(this.#cache.keys().next().value!)
   }
 
   /** Unfinished sagas that have not moved since `olderThan` (ms epoch); their clock is reset. */

@@ -1,4 +1,4 @@
-// What the order service does with the orchestrator's final commands, and the request it sends it.
+// What the order service does with a saga's outcome (no reply: the saga is done), and the request it sends.
 import type { MessageHandler } from '../../platform/idempotent-consumer.js'
 import { Topics, type OrderCommand, type Outgoing } from '../../platform/messages.js'
 import { failedOutcome, PAID } from './domain.js'
@@ -11,10 +11,10 @@ export function orderHandlers(store: OrderStore): MessageHandler {
     switch (command.type) {
       case 'MarkOrderPaid':
         await store.finishCheckout(orderId, sagaId, PAID)
-        return [{ topic: Topics.saga, message: { type: 'OrderPaid', sagaId, orderId } }]
+        return []
       case 'CancelCheckout':
         await store.finishCheckout(orderId, sagaId, failedOutcome(command.reason))
-        return [{ topic: Topics.saga, message: { type: 'CheckoutCancelled', sagaId, orderId } }]
+        return []
       default:
         return []
     }
