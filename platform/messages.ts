@@ -23,6 +23,8 @@ interface Envelope<T extends string> {
 
 // --- checkout.saga (to the orchestrator) ---
 export interface CheckoutRequested extends Envelope<'CheckoutRequested'> {
+  /** The order replica whose HTTP request waits for the outcome ('' when unknown). */
+  origin: string
   userId: string
   items: Line[]
   total: number
@@ -46,7 +48,7 @@ export interface PaymentCommand extends Envelope<'ChargePayment' | 'RefundPaymen
 }
 
 // --- order.commands (a saga's outcome; awaits no reply) ---
-export type OrderCommand = Envelope<'MarkOrderPaid'> | Rejection<'CancelCheckout'>
+export type OrderCommand = (Envelope<'MarkOrderPaid'> | Rejection<'CancelCheckout'>) & { origin: string }
 
 export type AnyMessage = SagaInbox | StockCommand | PaymentCommand | OrderCommand
 

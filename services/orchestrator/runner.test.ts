@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import { commandAt, decide, START, type Position } from './runner.js'
 import { checkoutSaga, type CheckoutData } from './saga.js'
 
-const data: CheckoutData = { sagaId: 's1', orderId: 'o1', userId: 'u1', items: [['i1', 2]], total: 10 }
+const data: CheckoutData = { sagaId: 's1', orderId: 'o1', origin: 'order-1', userId: 'u1', items: [['i1', 2]], total: 10 }
 
 function walk(replies: [string, string?][]): Position[] {
   const positions: Position[] = [START]
@@ -54,5 +54,5 @@ test('duplicate, late and foreign replies do not move a saga', () => {
 test('a finished saga names its final command again, so a repeated request learns the outcome', () => {
   assert.equal(commandAt(checkoutSaga, { phase: 'done', step: 1 }, data).message.type, 'MarkOrderPaid')
   const cancelled = commandAt(checkoutSaga, { phase: 'done', step: 0, reason: 'OUT_OF_STOCK' }, data).message
-  assert.deepEqual(cancelled, { type: 'CancelCheckout', sagaId: 's1', orderId: 'o1', reason: 'OUT_OF_STOCK' })
+  assert.deepEqual(cancelled, { type: 'CancelCheckout', sagaId: 's1', orderId: 'o1', origin: 'order-1', reason: 'OUT_OF_STOCK' })
 })

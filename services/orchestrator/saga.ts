@@ -33,6 +33,6 @@ export const checkoutSaga: SagaDefinition<CheckoutData> = {
   // The outcome goes to the order service, which records it idempotently and answers the client.
   // It awaits no reply: once it is published the saga is done (a lost publish is recovered because
   // the order service asks again for a checkout that stays pending).
-  onSuccess: (d) => ({ topic: Topics.order, message: { type: 'MarkOrderPaid', ...ids(d) } }),
-  onFailure: (d, reason) => ({ topic: Topics.order, message: { type: 'CancelCheckout', ...ids(d), reason } }),
+  onSuccess: (d) => ({ topic: Topics.order, message: { type: 'MarkOrderPaid', ...ids(d), origin: d.origin } }),
+  onFailure: (d, reason) => ({ topic: Topics.order, message: { type: 'CancelCheckout', ...ids(d), origin: d.origin, reason } }),
 }

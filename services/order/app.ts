@@ -18,12 +18,12 @@ export const orderService: ServiceDefinition<OrderService> = {
   name: 'order',
   async setup({ redis, config, logger }) {
     const store = new OrderStore(redis, config)
-    const waiters = new CheckoutWaiters(redis, store, logger)
+    const waiters = new CheckoutWaiters(redis, store, config.instanceId, logger)
     await waiters.start()
     return { store, waiters, stock: new StockClient(config.stockUrl) }
   },
   routes: orderRoutes,
-  consumes: { topics: [Topics.order], handler: ({ store }) => orderHandlers(store) },
+  consumes: { topics: [Topics.order], handler: ({ store, waiters }) => orderHandlers(store, waiters) },
   // A checkout recorded here but never handed to the orchestrator (the process died in between)
   // is handed over again; the orchestrator ignores a saga it already runs.
   background: ({ store, waiters }, { redis, config, logger, publisher }) => [
@@ -37,7 +37,8 @@ export const orderService: ServiceDefinition<OrderService> = {
         const stale = await store.claimStalePending(Date.now() - config.staleAfterMs, 200)
         if (stale.length === 0) return
         logger.warn({ sagaIds: stale.map((s) => s.sagaId) }, 're-sending stale checkout requests')
-        await publisher.publish(stale.map(checkoutRequested))
+        // The replica that waited may be gone: its successor finds the outcome by polling.
+        await publisher.publish(stale.map((checkout) => checkoutRequested(checkout, '')))
       },
     }),
   ],

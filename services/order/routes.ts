@@ -38,7 +38,7 @@ export function orderRoutes(app: FastifyInstance, { store, waiters, stock }: Ord
     if (started.kind === 'start') {
       try {
         await context.durable()
-        await context.publisher.publish([checkoutRequested(started)])
+        await context.publisher.publish([checkoutRequested(started, context.config.instanceId)])
       } catch (err) {
         // The checkout is recorded as pending: the sweeper hands it over once Kafka is back. Keep waiting.
         context.logger.warn({ err: (err as Error).message, sagaId: started.sagaId, orderId }, 'checkout request not published yet')

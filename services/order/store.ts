@@ -13,7 +13,6 @@ const scriptsDir = new URL('./scripts/', import.meta.url)
 const sharedScriptsDir = new URL('../../platform/scripts/', import.meta.url)
 const PENDING = 'checkouts:pending'
 const BATCH_CHUNK = 5000
-export const OUTCOME_CHANNEL = 'checkout-outcomes'
 
 export interface Order {
   order_id: string
@@ -79,8 +78,9 @@ export class OrderStore {
     return { kind: 'start', orderId, sagaId: id!, userId: userId!, items: decodeLines(items), total: Number(total) }
   }
 
-  async finishCheckout(orderId: string, sagaId: string, outcome: Outcome): Promise<void> {
-    await this.#scripts.finish([key(orderId), outcomeKey(sagaId), PENDING], [sagaId, outcome, this.#ttl, orderId, OUTCOME_CHANNEL])
+  /** Records the saga's outcome on the order; returns the outcome recorded first. */
+  async finishCheckout(orderId: string, sagaId: string, outcome: Outcome): Promise<Outcome> {
+    return String(await this.#scripts.finish([key(orderId), outcomeKey(sagaId), PENDING], [sagaId, outcome, this.#ttl, orderId]))
   }
 
   async outcomes(sagaIds: string[]): Promise<(Outcome | null)[]> {

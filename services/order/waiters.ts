@@ -1,16 +1,18 @@
-// HTTP checkouts waiting for their saga's outcome. Outcomes arrive on a Redis pub/sub channel (every
-// order replica hears every outcome); a slow poll of the stored outcomes covers a message missed
-// during a reconnect or failover.
+// HTTP checkouts waiting for their saga's outcome. The outcome reaches the replica that waits directly
+// when that replica also handles the outcome command, and otherwise over its own Redis pub/sub channel.
+// A slow poll of the stored outcomes covers the rest: a message missed during a reconnect, or a request
+// retried on another replica after the first one died.
 import type { Logger } from '../../platform/logger.js'
 import type { Redis } from '../../platform/redis.js'
 import type { Background } from '../../platform/service.js'
 import type { Outcome } from './domain.js'
-import { OUTCOME_CHANNEL, type OrderStore } from './store.js'
+import type { OrderStore } from './store.js'
 
 const POLL_INTERVAL_MS = 1000
 
 interface Waiter {
   since: number
+  deadline: number
   settle(outcome: Outcome | undefined): void
 }
 
@@ -20,8 +22,9 @@ export class CheckoutWaiters implements Background {
   readonly #poller: NodeJS.Timeout
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly store: OrderStore,
+    private readonly instanceId: string,
     private readonly logger: Logger,
   ) {
     this.#subscriber = redis.duplicate()
@@ -34,24 +37,24 @@ export class CheckoutWaiters implements Background {
   }
 
   async start(): Promise<void> {
-    await this.#subscriber.subscribe(OUTCOME_CHANNEL)
+    await this.#subscriber.subscribe(channelOf(this.instanceId))
   }
 
   /** Resolves with the saga's outcome, or undefined if none came within timeoutMs. Register before publishing. */
   wait(sagaId: string, timeoutMs: number): Promise<Outcome | undefined> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => this.#remove(sagaId, waiter, undefined), timeoutMs)
-      const waiter: Waiter = {
-        since: Date.now(),
-        settle: (outcome) => {
-          clearTimeout(timer)
-          resolve(outcome)
-        },
-      }
+      const now = Date.now()
+      const waiter: Waiter = { since: now, deadline: now + timeoutMs, settle: resolve }
       const list = this.#waiting.get(sagaId)
       if (list) list.push(waiter)
       else this.#waiting.set(sagaId, [waiter])
     })
+  }
+
+  /** Hands an outcome to the replica waiting for it (`origin`): here directly, elsewhere by pub/sub. */
+  async deliver(origin: string, sagaId: string, outcome: Outcome): Promise<void> {
+    if (origin === this.instanceId) this.#settle(sagaId, outcome)
+    else if (origin) await this.redis.publish(channelOf(origin), `${sagaId} ${outcome}`)
   }
 
   stop(): void {
@@ -61,26 +64,20 @@ export class CheckoutWaiters implements Background {
     this.#subscriber.disconnect()
   }
 
-  #settle(sagaId: string, outcome: Outcome): void {
+  #settle(sagaId: string, outcome: Outcome | undefined): void {
     const list = this.#waiting.get(sagaId)
     if (!list) return
     this.#waiting.delete(sagaId)
     for (const waiter of list) waiter.settle(outcome)
   }
 
-  #remove(sagaId: string, waiter: Waiter, outcome: Outcome | undefined): void {
-    const list = this.#waiting.get(sagaId)
-    if (list) {
-      const rest = list.filter((w) => w !== waiter)
-      if (rest.length > 0) this.#waiting.set(sagaId, rest)
-      else this.#waiting.delete(sagaId)
-    }
-    waiter.settle(outcome)
-  }
-
   async #poll(): Promise<void> {
-    const cutoff = Date.now() - POLL_INTERVAL_MS
-    const overdue = [...this.#waiting].filter(([, list]) => list[0]!.since < cutoff).map(([sagaId]) => sagaId)
+    const now = Date.now()
+    const overdue: string[] = []
+    for (const [sagaId, list] of this.#waiting) {
+      if (list[0]!.deadline <= now) this.#settle(sagaId, undefined)
+      else if (list[0]!.since < now - POLL_INTERVAL_MS) overdue.push(sagaId)
+    }
     if (overdue.length === 0) return
     try {
       const outcomes = await this.store.outcomes(overdue)
@@ -92,4 +89,8 @@ export class CheckoutWaiters implements Background {
       this.logger.warn({ err: (err as Error).message }, 'outcome poll failed')
     }
   }
+}
+
+function channelOf(instanceId: string): string {
+  return `checkout-outcomes:${instanceId}`
 }

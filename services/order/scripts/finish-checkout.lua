@@ -1,9 +1,7 @@
 -- Records the final outcome of a checkout saga on its order, once per saga.
 -- KEYS[1] order hash, KEYS[2] outcome record of the saga, KEYS[3] pending-checkouts sorted set
--- ARGV[1] saga id, ARGV[2] outcome ("paid" or "failed:<REASON>"), ARGV[3] record ttl (s),
--- ARGV[4] order id, ARGV[5] pub/sub channel on which waiting HTTP requests listen
--- Publishing before the replica has the write is safe: until the replies are durable the command is
--- not committed in Kafka, so a master failover redelivers it and the same outcome is written again.
+-- ARGV[1] saga id, ARGV[2] outcome ("paid" or "failed:<REASON>"), ARGV[3] record ttl (s), ARGV[4] order id
+-- Returns the outcome recorded (the first one, if the command is a repeat).
 local previous = redis.call('GET', KEYS[2])
 if previous then return previous end
 if redis.call('HGET', KEYS[1], 'checkout') == ARGV[1] then
@@ -12,5 +10,4 @@ if redis.call('HGET', KEYS[1], 'checkout') == ARGV[1] then
   redis.call('ZREM', KEYS[3], ARGV[4])
 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
-redis.call('PUBLISH', ARGV[5], ARGV[1] .. ' ' .. ARGV[2])
 return ARGV[2]
