@@ -1,8 +1,11 @@
 // HTTP bootstrap shared by the services: JSON everywhere, coded errors to status codes, strict parsing
 // of path parameters, 405 for a known path with the wrong method, and the request's idempotency key.
+// Every request is counted and timed by route pattern and status, and is a server span when tracing.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify'
 import { AppError } from './errors.js'
 import type { Logger } from './logger.js'
+import { metrics } from './metrics.js'
+import { Attr, context, contextFromHttpHeaders, endSpan, SpanKind, SpanName, startSpan, tracing, type Context, type Span } from './telemetry.js'
 
 const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const
 type Method = (typeof HTTP_METHODS)[number]
@@ -13,6 +16,19 @@ export function createHttpApp(logger: Logger): FastifyInstance {
   // application/octet-stream on an empty POST) and ignore what comes.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined))
+  if (tracing()) app.addHook('onRequest', startRequestSpan)
+  app.addHook('onResponse', (request, reply, done) => {
+    // The route pattern, not the URL: one series per route, whatever the ids in the path.
+    const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode }
+    metrics.httpRequests.inc(labels)
+    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000)
+    const traced = requestTraces.get(request)
+    if (traced) {
+      traced.span.setAttribute(Attr.httpStatus, reply.statusCode)
+      endSpan(traced.span, reply.statusCode >= 500 ? `HTTP ${reply.statusCode}` : undefined)
+    }
+    done()
+  })
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
     if (err instanceof AppError) return reply.code(err.status).send({ error: err.message, code: err.code })
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message })
@@ -25,9 +41,34 @@ export function createHttpApp(logger: Logger): FastifyInstance {
   return app
 }
 
+/** The server span of each request in flight (only when tracing). */
+const requestTraces = new WeakMap<FastifyRequest, { span: Span; context: Context }>()
+
+/** Opens the request's server span, continuing the caller's trace (W3C traceparent) if it sent one. */
+function startRequestSpan(request: FastifyRequest, _reply: FastifyReply, done: () => void): void {
+  const route = request.routeOptions.url
+  const requestId = request.headers['x-request-id']
+  const attributes = {
+    [Attr.httpMethod]: request.method,
+    [Attr.urlPath]: request.url.split('?')[0],
+    ...(route ? { [Attr.httpRoute]: route } : {}),
+    ...(typeof requestId === 'string' ? { [Attr.requestId]: [requestId] } : {}),
+  }
+  requestTraces.set(request, startSpan(SpanName.http(request.method, route), SpanKind.SERVER, attributes, contextFromHttpHeaders(request.headers)))
+  done()
+}
+
+/** Runs a handler inside its request's span, so the spans it causes (Redis, Kafka) are its children. */
+function inRequestSpan(handler: RouteHandlerMethod): RouteHandlerMethod {
+  return function (this: FastifyInstance, request, reply) {
+    const traced = requestTraces.get(request)
+    return traced ? context.with(traced.context, handler, this, request, reply) : handler.call(this, request, reply)
+  }
+}
+
 /** Registers a route, and answers 405 for the other methods on the same path. */
 export function route(app: FastifyInstance, method: Method, url: string, handler: RouteHandlerMethod): void {
-  app.route({ method, url, handler })
+  app.route({ method, url, handler: tracing() ? inRequestSpan(handler) : handler })
   const others = HTTP_METHODS.filter((m) => m !== method)
   app.route({
     method: others,

@@ -4,6 +4,8 @@ import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } fro
 import type { KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
 import { allTopics, type Outgoing } from './messages.js'
+import { metrics } from './metrics.js'
+import { Attr, context, endSpan, messageAttributes, SpanKind, SpanName, startSpan, traceHeaders, tracing, type Span } from './telemetry.js'
 
 export type StringConsumer = Consumer<string, string, string, string>
 
@@ -35,11 +37,12 @@ export async function ensureTopics(config: KafkaConfig, logger: Logger, topics: 
  * Publishes JSON messages keyed by order id. Sends go out one request at a time; messages published
  * while a request is in flight are gathered into the next one, so batches grow with load and a lone
  * message leaves at once. publish() resolves once every broker in the ISR has the message (acks=all);
- * messages go out in the order publish() was called.
+ * messages go out in the order publish() was called. When tracing, each message is a producer span
+ * (child of the message's `trace`, else of the active context) whose W3C context rides in its headers.
  */
 export class Publisher {
   readonly #producer: Producer<string, string, string, string>
-  #queue: { outgoing: Outgoing[]; done: (err?: Error) => void }[] = []
+  #queue: { outgoing: Outgoing[]; headers?: Record<string, string>[]; done: (err?: Error) => void }[] = []
   #sending = false
   #closed = false
   readonly #logger: Logger
@@ -60,7 +63,8 @@ export class Publisher {
   publish(outgoing: Outgoing[]): Promise<void> {
     if (outgoing.length === 0) return Promise.resolve()
     return new Promise((resolve, reject) => {
-      this.#queue.push({ outgoing, done: (err) => (err ? reject(err) : resolve()) })
+      const done = (err?: Error) => (err ? reject(err) : resolve())
+      this.#queue.push(tracing() ? this.#traced(outgoing, done) : { outgoing, done })
       if (!this.#sending) {
         // Start on the next turn: everything published in this one (e.g. by many HTTP requests) shares a request.
         this.#sending = true
@@ -69,15 +73,35 @@ export class Publisher {
     })
   }
 
+  /** A queue entry whose messages carry their producer span's context; the spans end when the send does. */
+  #traced(outgoing: Outgoing[], done: (err?: Error) => void) {
+    const spans: Span[] = []
+    const headers = outgoing.map((o) => {
+      const attributes = { [Attr.messagingSystem]: 'kafka', [Attr.messagingOperation]: 'send', [Attr.destination]: o.topic, ...messageAttributes(o.message) }
+      const started = startSpan(SpanName.publish(o.topic), SpanKind.PRODUCER, attributes, o.trace ?? context.active())
+      spans.push(started.span)
+      return traceHeaders(started.context)
+    })
+    return {
+      outgoing,
+      headers,
+      done: (err?: Error) => {
+        for (const span of spans) endSpan(span, err)
+        done(err)
+      },
+    }
+  }
+
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
       const batch = this.#queue
       this.#queue = []
       const messages = batch.flatMap((entry) =>
-        entry.outgoing.map((o) => ({
+        entry.outgoing.map((o, i) => ({
           topic: o.topic,
           key: o.message.orderId,
           value: JSON.stringify(o.message),
+          ...(entry.headers ? { headers: entry.headers[i] } : {}),
         })),
       )
       // A failed send is retried until it goes through (or the publisher closes): callers rely on
@@ -92,6 +116,7 @@ export class Publisher {
             for (const entry of batch) entry.done(err as Error)
             break
           }
+          metrics.kafkaErrors.inc({ operation: 'publish' })
           this.#logger.warn({ err: (err as Error).message, attempt, messages: messages.length }, 'publish failed, retrying')
           await sleep(Math.min(100 * attempt, 1000))
         }

@@ -2,6 +2,7 @@
 // Commands are imperative (ReserveStock), replies past tense (StockReserved). Every message carries the
 // saga id and the order id (the partition key, so one order's messages stay in order); the idempotency
 // key of a command is its type plus its saga id.
+import type { Context } from '@opentelemetry/api'
 
 export type Line = [itemId: string, quantity: number]
 
@@ -55,6 +56,8 @@ export type AnyMessage = SagaInbox | StockCommand | PaymentCommand | OrderComman
 export interface Outgoing {
   topic: string
   message: AnyMessage
+  /** In process only, when tracing: the span this message is sent on behalf of (e.g. the consumed message it answers). */
+  trace?: Context
 }
 
 /** Builds a reply on the orchestrator's topic from the stored reply of a participant script ("Type" or "Type:REASON"). */

@@ -1,6 +1,6 @@
 // The ha profile's infrastructure, started by the launcher on free ports: three Kafka nodes form one
-// quorum, every data group has a Redis master and replica watched by three Sentinels, and a killed
-// master is replaced by its replica, then comes back as the new master's replica.
+// quorum, every data group has a Redis master and two replicas watched by three Sentinels, and a killed
+// master is replaced by a replica, then comes back as the new master's replica.
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -82,33 +82,42 @@ describe('ha profile, infrastructure only', { timeout: 90_000 }, () => {
 
   test('every data group has a master with a replica in sync, and the Sentinels agree on it', async () => {
     for (const group of DATA_GROUPS) {
-      assert.match(await replicationOf(`redis-${group}-1`), /role:master[\s\S]*connected_slaves:1/, group)
+      assert.match(await replicationOf(`redis-${group}-1`), /role:master[\s\S]*connected_slaves:2/, group)
       assert.match(await replicationOf(`redis-${group}-2`), /role:slave[\s\S]*master_link_status:up/, group)
+      assert.match(await replicationOf(`redis-${group}-3`), /role:slave[\s\S]*master_link_status:up/, group)
       assert.deepEqual(await mastersSeenBySentinels(group), [1, 2, 3].map(() => portOf(`redis-${group}-1`)), group)
     }
   })
 
-  test('a killed master is replaced by its replica and rejoins as a replica', async () => {
-    const [oldMaster, replica] = ['redis-order-1', 'redis-order-2']
+  test('a killed master is replaced by a replica and rejoins as a replica', async () => {
+    const oldMaster = 'redis-order-1'
     const writer = new Redis(portOf(oldMaster), '127.0.0.1')
-    await writer.set('cluster-test:acknowledged', 'by the replica')
-    assert.equal(await writer.wait(1, 2000), 1)
+    await writer.set('cluster-test:acknowledged', 'by a replica')
+    assert.equal(await writer.wait(2, 2000), 2)
     writer.disconnect()
 
     cluster.kill(oldMaster)
+    const replicas = ['redis-order-2', 'redis-order-3']
+    let promoted = ''
     await waitUntil(
-      'the Sentinels to promote the replica',
-      async () => (await mastersSeenBySentinels('order')).every((port) => port === portOf(replica)),
+      'the Sentinels to promote a replica',
+      async () => {
+        const seen = await mastersSeenBySentinels('order')
+        promoted = replicas.find((name) => seen.every((port) => port === portOf(name))) ?? ''
+        return promoted !== ''
+      },
       10_000,
     )
-    assert.match(await replicationOf(replica), /role:master/)
+    assert.match(await replicationOf(promoted), /role:master/)
+    const other = replicas.find((name) => name !== promoted)!
+    await waitUntil('the other replica to follow the new master', async () => new RegExp(`master_port:${portOf(promoted)}[\\s\\S]*master_link_status:up`).test(await replicationOf(other)), 15_000)
 
     await cluster.waitReady(oldMaster)
     await waitUntil('the old master to replicate the new one', async () => /master_link_status:up/.test(await replicationOf(oldMaster)), 15_000)
-    assert.match(await replicationOf(oldMaster), new RegExp(`role:slave[\\s\\S]*master_port:${portOf(replica)}`))
+    assert.match(await replicationOf(oldMaster), new RegExp(`role:slave[\\s\\S]*master_port:${portOf(promoted)}`))
 
-    const reader = new Redis(portOf(replica), '127.0.0.1')
-    assert.equal(await reader.get('cluster-test:acknowledged'), 'by the replica')
+    const reader = new Redis(portOf(promoted), '127.0.0.1')
+    assert.equal(await reader.get('cluster-test:acknowledged'), 'by a replica')
     reader.disconnect()
   })
 })

@@ -75,7 +75,7 @@ async function main(): Promise<number> {
         `longest stall ${(longest / 1000).toFixed(1)} s; ${violations.length} violations`,
     )
     for (const v of violations.slice(0, 20)) console.log(`  violation ${v.kind} ${v.id}: ${v.detail}`)
-    writeFileSync(join(out, 'chaos.json'), JSON.stringify({ options, windows: rows, violations, checkouts }, null, 2))
+    writeFileSync(join(out, 'chaos.json'), JSON.stringify({ options, windows: rows, violations, checkouts: traffic.checkouts }, null, 2))
     writeFileSync(join(out, 'events.jsonl'), windows.map((w) => JSON.stringify({ t: w.start, label: `${w.label}: ${w.action}` })).join('\n') + '\n')
     log(`results in ${out}`)
     return violations.length === 0 ? 0 : 1

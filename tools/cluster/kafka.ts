@@ -103,8 +103,11 @@ function renderServerProperties(node: KafkaNode, settings: KafkaSettings, dataDi
     'auto.create.topics.enable': false,
     'unclean.leader.election.enable': false,
     // A dead broker is fenced (and leaves every ISR) after the session timeout: keep failover in seconds.
-    'broker.session.timeout.ms': 6000,
-    'broker.heartbeat.interval.ms': 1000,
+    'broker.session.timeout.ms': 4000,
+    'broker.heartbeat.interval.ms': 500,
+    // A dead active controller is replaced after this; the default (2 s fetch, 1 s election) adds up.
+    'controller.quorum.fetch.timeout.ms': 1500,
+    'controller.quorum.election.timeout.ms': 750,
     'replica.lag.time.max.ms': 10_000,
   }
   return Object.entries(properties).map(([key, value]) => `${key}=${value}`).join('\n') + '\n'

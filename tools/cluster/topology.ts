@@ -33,7 +33,9 @@ export const PROFILES: Record<ProfileName, Profile> = {
   ha: {
     kafkaNodes: 3,
     kafkaHeap: '384m',
-    redisPerGroup: 2,
+    // Two replicas: with one down (killed, paused, resyncing), writes still reach a replica, so the
+    // WAIT that guards every acknowledgement does not stall the group.
+    redisPerGroup: 3,
     sentinels: 3,
     replicas: { order: 3, stock: 3, payment: 3, orchestrator: 2 },
   },
@@ -142,7 +144,8 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
       ...(endpoint.sentinels
         ? { REDIS_SENTINELS: endpoint.sentinels.join(','), REDIS_MASTER_NAME: endpoint.masterName }
         : { REDIS_URL: endpoint.url! }),
-      REDIS_WAIT_REPLICAS: String(profile.redisPerGroup - 1),
+      // One replica must hold a write before it is acknowledged: Sentinel promotes the most up-to-date one.
+      REDIS_WAIT_REPLICAS: String(Math.min(1, profile.redisPerGroup - 1)),
       // The order service looks prices up through the gateway, which balances and fails over.
       STOCK_URL: gatewayUrl,
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
