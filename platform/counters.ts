@@ -2,7 +2,7 @@
 // payment services. Every change is one atomic Lua script that also records its idempotency key, and
 // nothing is reported back before the change is durable (replicated when the profile asks for it).
 import { AppError, errorFromScript, type ErrorCode } from './errors.js'
-import { awaitReplication, execPipeline, loadScript, type Redis, type Script } from './redis.js'
+import { awaitReplication, execPipeline, loadScript, unmarkReplay, type Redis, type Script } from './redis.js'
 import type { RedisConfig } from './config.js'
 import type { MessageHandler } from './idempotent-consumer.js'
 import { Topics, type AnyMessage, type Outgoing, type SagaInbox } from './messages.js'
@@ -71,7 +71,7 @@ export class CounterStore {
   async take(step: string, sagaId: string, lines: [string, number][]): Promise<TakeResult> {
     const { field, ttlSeconds, shortfall } = this.options
     const keys = [messageRecord(step, sagaId), ...lines.map(([id]) => this.key(id))]
-    const reply = String(await this.#scripts.take(keys, [field, ttlSeconds, shortfall, ...lines.map(([, n]) => n)]))
+    const reply = unmarkReplay(String(await this.#scripts.take(keys, [field, ttlSeconds, shortfall, ...lines.map(([, n]) => n)])), step)
     return reply === 'OK' ? { ok: true } : { ok: false, reason: reply.slice(4) }
   }
 
@@ -79,7 +79,7 @@ export class CounterStore {
   async giveBack(step: string, takeStep: string, sagaId: string, lines: [string, number][]): Promise<void> {
     const { field, ttlSeconds } = this.options
     const keys = [messageRecord(step, sagaId), messageRecord(takeStep, sagaId), ...lines.map(([id]) => this.key(id))]
-    await this.#scripts.giveBack(keys, [field, ttlSeconds, ...lines.map(([, n]) => n)])
+    unmarkReplay(String(await this.#scripts.giveBack(keys, [field, ttlSeconds, ...lines.map(([, n]) => n)])), step)
   }
 
   /** Overwrites entities "0".."n-1" with the same fields, pipelined in chunks. */

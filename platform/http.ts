@@ -1,6 +1,7 @@
 // HTTP bootstrap shared by the services: JSON everywhere, coded errors to status codes, strict parsing
 // of path parameters, 405 for a known path with the wrong method, and the request's idempotency key.
-// Every request is counted and timed by route pattern and status, and is a server span when tracing.
+// Every request is counted and timed by route pattern and status; when tracing, each request to a
+// service route is a server span (health checks and metric scrapes are not: they would bury the traces).
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify'
 import { AppError } from './errors.js'
 import type { Logger } from './logger.js'
@@ -16,7 +17,6 @@ export function createHttpApp(logger: Logger): FastifyInstance {
   // application/octet-stream on an empty POST) and ignore what comes.
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined))
-  if (tracing()) app.addHook('onRequest', startRequestSpan)
   app.addHook('onResponse', (request, reply, done) => {
     // The route pattern, not the URL: one series per route, whatever the ids in the path.
     const labels = { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode }
@@ -44,31 +44,28 @@ export function createHttpApp(logger: Logger): FastifyInstance {
 /** The server span of each request in flight (only when tracing). */
 const requestTraces = new WeakMap<FastifyRequest, { span: Span; context: Context }>()
 
-/** Opens the request's server span, continuing the caller's trace (W3C traceparent) if it sent one. */
-function startRequestSpan(request: FastifyRequest, _reply: FastifyReply, done: () => void): void {
-  const route = request.routeOptions.url
-  const requestId = request.headers['x-request-id']
-  const attributes = {
-    [Attr.httpMethod]: request.method,
-    [Attr.urlPath]: request.url.split('?')[0],
-    ...(route ? { [Attr.httpRoute]: route } : {}),
-    ...(typeof requestId === 'string' ? { [Attr.requestId]: [requestId] } : {}),
-  }
-  requestTraces.set(request, startSpan(SpanName.http(request.method, route), SpanKind.SERVER, attributes, contextFromHttpHeaders(request.headers)))
-  done()
-}
-
-/** Runs a handler inside its request's span, so the spans it causes (Redis, Kafka) are its children. */
-function inRequestSpan(handler: RouteHandlerMethod): RouteHandlerMethod {
+/**
+ * Runs a route's handler inside a server span that continues the caller's trace (W3C traceparent) if it
+ * sent one, so the spans it causes (Redis, Kafka) are its children. The span ends in the onResponse hook.
+ */
+function inRequestSpan(route: string, handler: RouteHandlerMethod): RouteHandlerMethod {
   return function (this: FastifyInstance, request, reply) {
-    const traced = requestTraces.get(request)
-    return traced ? context.with(traced.context, handler, this, request, reply) : handler.call(this, request, reply)
+    const requestId = request.headers['x-request-id']
+    const attributes = {
+      [Attr.httpMethod]: request.method,
+      [Attr.httpRoute]: route,
+      [Attr.urlPath]: request.url.split('?')[0],
+      ...(typeof requestId === 'string' ? { [Attr.requestId]: [requestId] } : {}),
+    }
+    const traced = startSpan(SpanName.http(request.method, route), SpanKind.SERVER, attributes, contextFromHttpHeaders(request.headers))
+    requestTraces.set(request, traced)
+    return context.with(traced.context, handler, this, request, reply)
   }
 }
 
 /** Registers a route, and answers 405 for the other methods on the same path. */
 export function route(app: FastifyInstance, method: Method, url: string, handler: RouteHandlerMethod): void {
-  app.route({ method, url, handler: tracing() ? inRequestSpan(handler) : handler })
+  app.route({ method, url, handler: tracing() ? inRequestSpan(url, handler) : handler })
   const others = HTTP_METHODS.filter((m) => m !== method)
   app.route({
     method: others,

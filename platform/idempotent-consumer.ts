@@ -3,12 +3,15 @@
 // writes are made durable (WAIT for the replica), then the replies are published, then the offsets are
 // committed. A crash anywhere in between redelivers the batch; the scripts answer a redelivered message
 // with the reply they stored the first time, and change nothing.
+// Each message's handling is a consumer span continuing the trace in its headers; its replies carry it on.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Readable } from 'node:stream'
 import { createConsumer, type Publisher, type StringConsumer } from './kafka.js'
 import type { KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
 import { isEnvelope, type AnyMessage, type Outgoing } from './messages.js'
+import { metrics } from './metrics.js'
+import { Attr, context, contextFromKafkaHeaders, endSpan, messageAttributes, SpanKind, SpanName, startSpan, tracing } from './telemetry.js'
 
 const MAX_BATCHES_IN_FLIGHT = 8
 const COMMIT_INTERVAL_MS = 200
@@ -34,6 +37,9 @@ interface Received {
   topic: string
   partition: number
   offset: bigint
+  /** When the producer sent it (ms since the epoch). */
+  timestamp: bigint
+  headers: Map<string, string>
 }
 
 interface Session {
@@ -69,7 +75,10 @@ export class ConsumerLoop {
     const { kafka, groupId, clientId, topics, logger } = this.#options
     const consumer = createConsumer(kafka, groupId, clientId)
     const stream = await consumer.consume({ topics, mode: 'committed', fallbackMode: 'earliest', autocommit: false })
-    stream.on('error', (err: Error) => logger.error({ err: err.message, groupId }, 'consumer stream error'))
+    stream.on('error', (err: Error) => {
+      metrics.kafkaErrors.inc({ operation: 'consume' })
+      logger.error({ err: err.message, groupId }, 'consumer stream error')
+    })
     return { consumer, stream: stream as unknown as Session['stream'], offsets: new OffsetCommitter(consumer, logger) }
   }
 
@@ -91,6 +100,7 @@ export class ConsumerLoop {
           this.#session = await this.#open()
           break
         } catch (err) {
+          metrics.kafkaErrors.inc({ operation: 'reconnect' })
           this.#options.logger.warn({ err: (err as Error).message, attempt }, 'consumer reconnect failed')
           await sleep(Math.min(250 * attempt, 2000))
         }
@@ -156,7 +166,8 @@ export class ConsumerLoop {
             logger.error({ topic: record.topic, partition: record.partition, offset: String(record.offset) }, 'skipping malformed message')
             continue
           }
-          replies.push(...(await handle(message)))
+          metrics.consumerLag.observe({ topic: record.topic, partition: record.partition }, (Date.now() - Number(record.timestamp)) / 1000)
+          replies.push(...(tracing() ? await handleInSpan(handle, record, message) : await handle(message)))
         }
       }),
     )
@@ -214,10 +225,33 @@ class OffsetCommitter {
         await this.consumer.commit({ offsets })
       } catch (err) {
         // Lost to a rebalance or a broker failover: only means a redelivery, which the handlers absorb.
+        metrics.kafkaErrors.inc({ operation: 'commit' })
         this.logger.warn({ err: (err as Error).message }, 'offset commit failed')
       }
     }
     this.#committing = undefined
+  }
+}
+
+/** Handles one message inside its consumer span; its replies are sent on behalf of that span. */
+async function handleInSpan(handle: MessageHandler, record: Received, message: AnyMessage): Promise<Outgoing[]> {
+  const attributes = {
+    [Attr.messagingSystem]: 'kafka',
+    [Attr.messagingOperation]: 'process',
+    [Attr.destination]: record.topic,
+    [Attr.partition]: String(record.partition),
+    [Attr.offset]: Number(record.offset),
+    ...messageAttributes(message),
+  }
+  const started = startSpan(SpanName.process(record.topic), SpanKind.CONSUMER, attributes, contextFromKafkaHeaders(record.headers))
+  try {
+    const replies = await context.with(started.context, () => handle(message))
+    for (const reply of replies) reply.trace = started.context
+    endSpan(started.span)
+    return replies
+  } catch (err) {
+    endSpan(started.span, err)
+    throw err
   }
 }
 

@@ -7,6 +7,9 @@ import { allTopics, type Outgoing } from './messages.js'
 import { metrics } from './metrics.js'
 import { Attr, context, endSpan, messageAttributes, SpanKind, SpanName, startSpan, traceHeaders, tracing, type Span } from './telemetry.js'
 
+/** Partition leaders move within seconds of a broker's death; look them up again at least this often. */
+const METADATA_MAX_AGE_MS = 1000
+
 export type StringConsumer = Consumer<string, string, string, string>
 
 export async function ensureTopics(config: KafkaConfig, logger: Logger, topics: readonly string[] = allTopics): Promise<void> {
@@ -55,8 +58,10 @@ export class Publisher {
       serializers: stringSerializers,
       idempotent: true,
       acks: -1,
-      retries: 10,
+      // Publisher retries on its own, forever; the client's retries only need to ride out a blip.
+      retries: 3,
       retryDelay: 200,
+      metadataMaxAge: METADATA_MAX_AGE_MS,
     })
   }
 
@@ -147,7 +152,9 @@ export function createConsumer(config: KafkaConfig, groupId: string, clientId: s
     // The broker answers a fetch as soon as one byte is there; this only bounds an idle poll.
     minBytes: 1,
     maxWaitTime: 500,
-    retries: 10,
-    retryDelay: 500,
+    // Fail fast after a broker died: the consumer loop then opens a new stream on fresh metadata.
+    retries: 3,
+    retryDelay: 250,
+    metadataMaxAge: METADATA_MAX_AGE_MS,
   })
 }

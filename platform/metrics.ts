@@ -57,7 +57,7 @@ export const metrics = {
   }),
   kafkaErrors: new Counter({
     name: 'kafka_errors_total',
-    help: 'Kafka failures by operation (publish attempt, consume stream, offset commit, batch apply, reconnect)',
+    help: 'Kafka failures by operation: publish (a failed send attempt), consume (stream error), commit, reconnect',
     labelNames: ['operation'] as const,
     registers: [registry],
   }),

@@ -1,9 +1,12 @@
 // Redis access: one client per process (direct or through Sentinel), Lua scripts loaded from files,
 // and the durability barrier that keeps an effect from being announced before a replica has it.
+// Script runs and WAITs are client spans when tracing; failures are counted.
 import { readFileSync } from 'node:fs'
 import { Redis, type ChainableCommander } from 'ioredis'
 import type { RedisConfig } from './config.js'
 import type { Logger } from './logger.js'
+import { metrics } from './metrics.js'
+import { Attr, inSpan, SpanKind, SpanName, tracing } from './telemetry.js'
 
 export type { Redis }
 export type ScriptArg = string | number
@@ -27,8 +30,27 @@ export function connectRedis(config: RedisConfig, logger: Logger, connectionName
         failoverDetector: true,
       })
     : new Redis(config.url ?? 'redis://127.0.0.1:6379', common)
-  client.on('error', (err: Error) => logger.warn({ err: err.message, redis: connectionName }, 'redis error'))
+  client.on('error', (err: Error) => {
+    metrics.redisErrors.inc({ operation: 'connection' })
+    logger.warn({ err: err.message, redis: connectionName }, 'redis error')
+  })
+  // ioredis can give up on a connection for good (seen after a failover during a Sentinel outage).
+  // A process without Redis can only fail every request: exit, and let the supervisor restart it.
+  client.on('end', () => {
+    if (closing.has(client)) return
+    logger.fatal({ redis: connectionName }, 'redis connection ended for good; exiting to be restarted')
+    logger.flush()
+    process.exit(1)
+  })
   return client
+}
+
+const closing = new WeakSet<Redis>()
+
+/** Closes a client on purpose (a shutdown), as opposed to losing it. */
+export function closeRedis(client: Redis): void {
+  closing.add(client)
+  client.disconnect()
 }
 
 /**
@@ -40,7 +62,15 @@ export function loadScript(redis: Redis, dir: URL, name: string): Script {
   const command = `script_${name.replaceAll('-', '_')}`
   redis.defineCommand(command, { lua })
   const run = (redis as unknown as Record<string, (...args: ScriptArg[]) => Promise<unknown>>)[command]!
-  return (keys, args) => run.call(redis, keys.length, ...keys, ...args)
+  const countFailure = (err: unknown) => {
+    metrics.redisErrors.inc({ operation: name })
+    throw err
+  }
+  const attributes = { [Attr.dbSystem]: 'redis', [Attr.dbOperation]: 'EVALSHA', [Attr.redisScript]: name }
+  return (keys, args) => {
+    const call = () => run.call(redis, keys.length, ...keys, ...args).catch(countFailure)
+    return tracing() ? inSpan(SpanName.redis(name), SpanKind.CLIENT, attributes, call) : call()
+  }
 }
 
 /**
@@ -51,15 +81,29 @@ export async function awaitReplication(redis: Redis, replicas: number, timeoutMs
   if (replicas <= 0) return
   // A replica that is resyncing (after a restart or a failover) acknowledges again within seconds:
   // keep asking for a while rather than failing the request at the first timeout.
-  let acked = 0
-  for (let attempt = 0; attempt < REPLICATION_ATTEMPTS; attempt++) {
-    acked = await redis.wait(replicas, timeoutMs)
-    if (acked >= replicas) return
+  const waitForReplicas = async () => {
+    let acked = 0
+    for (let attempt = 0; attempt < REPLICATION_ATTEMPTS; attempt++) {
+      acked = await redis.wait(replicas, timeoutMs)
+      if (acked >= replicas) return
+    }
+    metrics.redisErrors.inc({ operation: 'wait' })
+    throw new Error(`only ${acked}/${replicas} Redis replicas acknowledged the write`)
   }
-  throw new Error(`only ${acked}/${replicas} Redis replicas acknowledged the write`)
+  return tracing() ? inSpan(SpanName.redis('WAIT'), SpanKind.CLIENT, { [Attr.dbSystem]: 'redis', [Attr.dbOperation]: 'WAIT' }, waitForReplicas) : waitForReplicas()
 }
 
 const REPLICATION_ATTEMPTS = 5
+
+/** Scripts prefix an answer repeated from an idempotency record with this, so replays can be counted. */
+const REPLAY_MARK = 'REPLAY:'
+
+/** The script's answer without its replay mark; a replay is counted under `operation`. */
+export function unmarkReplay(reply: string, operation: string): string {
+  if (!reply.startsWith(REPLAY_MARK)) return reply
+  metrics.idempotentReplays.inc({ operation })
+  return reply.slice(REPLAY_MARK.length)
+}
 
 /** Runs a pipeline and throws the first command error instead of leaving it in the result array. */
 export async function execPipeline(pipeline: ChainableCommander): Promise<void> {

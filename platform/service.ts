@@ -1,12 +1,15 @@
-// Boots one service process: config, logger, Redis, Kafka publisher, the idempotent consumer loop,
-// HTTP (health plus the service's routes) and background sweepers; stops them all on SIGTERM/SIGINT.
+// Boots one service process: config, tracing, logger, Redis, Kafka publisher, the idempotent consumer
+// loop, HTTP (health, Prometheus metrics, the service's routes) and background sweepers; stops them all
+// on SIGTERM/SIGINT.
 import type { FastifyInstance } from 'fastify'
 import { loadConfig, type Config, type ServiceName } from './config.js'
 import { createHttpApp } from './http.js'
 import { ConsumerLoop, type MessageHandler } from './idempotent-consumer.js'
 import { ensureTopics, Publisher } from './kafka.js'
 import { createLogger, type Logger } from './logger.js'
-import { awaitReplication, connectRedis, type Redis } from './redis.js'
+import { registry } from './metrics.js'
+import { closeRedis, awaitReplication, connectRedis, type Redis } from './redis.js'
+import { startTracing, tracing } from './telemetry.js'
 
 export interface ServiceContext {
   config: Config
@@ -45,6 +48,8 @@ export async function startService<State>(
   env: Record<string, string | undefined> = process.env,
 ): Promise<RunningService<State>> {
   const config = loadConfig(env, definition.name)
+  // Before anything else: the logger, HTTP routes and Kafka/Redis wrappers check once whether it is on.
+  const stopTracing = await startTracing(config.service, config.instanceId)
   const logger = createLogger(config.service, config.instanceId, config.logLevel)
   const redis = connectRedis(config.redis, logger, config.instanceId)
   const publisher = new Publisher(config.kafka, config.instanceId, logger)
@@ -61,6 +66,7 @@ export async function startService<State>(
   let ready = false
   const app = createHttpApp(logger)
   app.get('/health', async (_request, reply) => (ready ? { status: 'ok' } : reply.code(503).send({ status: 'starting' })))
+  app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
   definition.routes?.(app, state, context)
 
   const loop = definition.consumes
@@ -81,7 +87,7 @@ export async function startService<State>(
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : config.httpPort
   ready = true
-  logger.info({ port }, 'service ready')
+  logger.info({ port, metrics: `http://${config.httpHost}:${port}/metrics`, tracing: tracing() }, 'service ready')
 
   return {
     app,
@@ -94,7 +100,8 @@ export async function startService<State>(
       for (const task of background) await task.stop()
       await loop?.stop()
       await publisher.close().catch(() => {})
-      redis.disconnect()
+      closeRedis(redis)
+      await stopTracing()
     },
   }
 }

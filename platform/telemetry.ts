@@ -1,5 +1,5 @@
 // Tracing with the OpenTelemetry SDK, configured by the standard OTEL_* environment variables, and the
-// few span helpers used at the choke points (HTTP hooks, Kafka publisher, consumer loop, Redis scripts,
+// few span helpers used at the choke points (HTTP routes, Kafka publisher, consumer loop, Redis scripts,
 // saga transitions). Span names and attribute keys are listed here once.
 //
 // When nothing asks for traces (OTEL_TRACES_EXPORTER unset or "none", and no OTLP endpoint), the SDK is
@@ -9,7 +9,7 @@ import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, ty
 import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE, ATTR_SERVICE_NAME, ATTR_URL_PATH } from '@opentelemetry/semantic-conventions'
 import type { AnyMessage } from './messages.js'
 
-export type { Context, Span }
+export { context, SpanKind, type Context, type Span }
 
 /** Attribute keys: semantic conventions where they exist, our own ids otherwise. */
 export const Attr = {
@@ -27,6 +27,7 @@ export const Attr = {
   messageKey: 'messaging.kafka.message.key',
   dbSystem: 'db.system.name',
   dbOperation: 'db.operation.name',
+  redisScript: 'db.redis.script',
   messageType: 'message.type',
   sagaId: 'saga.id',
   orderId: 'order.id',
@@ -36,7 +37,7 @@ export const Attr = {
 
 /** Span names, in one place. */
 export const SpanName = {
-  http: (method: string, route: string | undefined) => (route ? `${method} ${route}` : method),
+  http: (method: string, route: string) => `${method} ${route}`,
   publish: (topic: string) => `publish ${topic}`,
   process: (topic: string) => `process ${topic}`,
   redis: (operation: string) => `redis ${operation}`,
@@ -163,5 +164,3 @@ export function activeTraceIds(): { trace_id: string; span_id: string } | undefi
   const { traceId, spanId } = span.spanContext()
   return { trace_id: traceId, span_id: spanId }
 }
-
-export { context, SpanKind }

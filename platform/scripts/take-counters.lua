@@ -1,9 +1,10 @@
 -- A saga step: takes amounts from several counters, all or nothing, once per saga.
 -- KEYS[1] record of this take, KEYS[2..] entity hashes (one may repeat: amounts add up)
 -- ARGV[1] field, ARGV[2] record ttl (s), ARGV[3] refusal code, ARGV[4..] amounts, one per entity key
--- Returns and stores "OK" or "ERR:<CODE>"; a redelivered command gets the stored answer, no second effect.
+-- Returns and stores "OK" or "ERR:<CODE>"; a redelivered command gets the stored answer (marked
+-- "REPLAY:" so that replays can be counted), no second effect.
 local previous = redis.call('GET', KEYS[1])
-if previous then return previous end
+if previous then return 'REPLAY:' .. previous end
 local need, keys = {}, {}
 for i = 2, #KEYS do
   local key = KEYS[i]

@@ -1,10 +1,13 @@
 // The saga orchestrator: consumes checkout requests and participants' replies, moves each saga one
 // guarded step at a time, and re-sends the current command of sagas that stopped moving.
+// Each transition is a span named after the step it enters; step latencies and outcomes are metrics.
 import type { Logger } from '../../platform/logger.js'
 import { Topics, type AnyMessage, type CheckoutRequested, type Outgoing } from '../../platform/messages.js'
+import { metrics } from '../../platform/metrics.js'
 import type { ServiceDefinition } from '../../platform/service.js'
 import { startSweeper } from '../../platform/sweeper.js'
-import { commandAt, decide, describePosition, START } from './runner.js'
+import { Attr, inSpan, SpanKind, SpanName, tracing } from '../../platform/telemetry.js'
+import { commandAt, decide, describePosition, START, type Position } from './runner.js'
 import { checkoutSaga } from './saga.js'
 import { SagaStore } from './store.js'
 
@@ -36,8 +39,12 @@ async function handle(store: SagaStore, logger: Logger, message: AnyMessage): Pr
   const { sagaId, orderId } = message
   if (message.type === 'CheckoutRequested') {
     const { type: _type, ...data } = message as CheckoutRequested
-    if (await store.create(data, START)) return [commandAt(checkoutSaga, START, data)]
+    if (await transition(message, START, () => store.create(data, START))) {
+      stepClock.start(sagaId)
+      return [commandAt(checkoutSaga, START, data)]
+    }
     // A repeated request: a finished saga tells the order its outcome again; a running one goes on.
+    metrics.idempotentReplays.inc({ operation: message.type })
     const state = await store.load(sagaId, true)
     return state?.position.phase === 'done' ? [commandAt(checkoutSaga, state.position, state.data)] : []
   }
@@ -54,14 +61,52 @@ async function handle(store: SagaStore, logger: Logger, message: AnyMessage): Pr
       store.forget(sagaId)
       continue
     }
-    if (!(await store.advance(sagaId, state, next))) continue
+    if (!(await transition(message, next, () => store.advance(sagaId, state, next)))) continue
+    stepClock.lap(sagaId, describePosition(checkoutSaga, state.position), next.phase === 'done')
     logger.debug({ sagaId, orderId, reply: message.type, at: describePosition(checkoutSaga, next) }, 'saga moved')
     if (next.phase === 'done') {
+      metrics.sagaOutcomes.inc({ outcome: next.reason ?? 'paid' })
       // A refusal is worth a line; a success is the common case and would flood the log under load.
       if (next.reason) logger.info({ sagaId, orderId, outcome: next.reason }, 'saga failed')
       else logger.debug({ sagaId, orderId }, 'saga paid')
     }
     return [commandAt(checkoutSaga, next, state.data)]
   }
+  // A duplicate or late reply: the saga moved on already, and nothing changes.
+  metrics.idempotentReplays.inc({ operation: message.type })
   return []
 }
+
+/** One guarded move of a saga (true when it moved), traced as a span named after the step it enters. */
+function transition(message: AnyMessage, to: Position, move: () => Promise<boolean>): Promise<boolean> {
+  if (!tracing()) return move()
+  const step = describePosition(checkoutSaga, to)
+  const attributes = { [Attr.sagaId]: message.sagaId, [Attr.orderId]: message.orderId, [Attr.sagaStep]: step, [Attr.sagaReply]: message.type }
+  return inSpan(SpanName.sagaStep(step), SpanKind.INTERNAL, attributes, move)
+}
+
+/**
+ * When each saga moved here last, to time its steps: from sending a step's command to the reply that
+ * moves it on. In memory and bounded: a saga resumed by another replica has its next step untimed.
+ */
+class StepClock {
+  readonly #since = new Map<string, number>()
+
+  start(sagaId: string): void {
+    this.#since.delete(sagaId)
+    this.#since.set(sagaId, performance.now())
+    // Map keeps insertion order: the first key is the saga untouched longest.
+    if (this.#since.size > STEP_CLOCK_LIMIT) this.#since.delete(this.#since.keys().next().value!)
+  }
+
+  /** Records the time spent at `step` and starts the next one (or forgets the saga when it is done). */
+  lap(sagaId: string, step: string, done: boolean): void {
+    const since = this.#since.get(sagaId)
+    if (since !== undefined) metrics.sagaStepDuration.observe({ step }, (performance.now() - since) / 1000)
+    if (done) this.#since.delete(sagaId)
+    else this.start(sagaId)
+  }
+}
+
+const STEP_CLOCK_LIMIT = 50_000
+const stepClock = new StepClock()

@@ -6,8 +6,9 @@ import { AppError, errorFromScript } from '../../platform/errors.js'
 import { httpRecord } from '../../platform/counters.js'
 import type { Config } from '../../platform/config.js'
 import type { Line } from '../../platform/messages.js'
-import { execPipeline, loadScript, type Redis, type Script } from '../../platform/redis.js'
-import { decodeLines, encodeLines, type Outcome } from './domain.js'
+import { metrics } from '../../platform/metrics.js'
+import { execPipeline, loadScript, unmarkReplay, type Redis, type Script } from '../../platform/redis.js'
+import { decodeLines, encodeLines, PAID, type Outcome } from './domain.js'
 
 const scriptsDir = new URL('./scripts/', import.meta.url)
 const sharedScriptsDir = new URL('../../platform/scripts/', import.meta.url)
@@ -74,13 +75,17 @@ export class OrderStore {
     const [status, id, userId, items, total] = reply
     const error = errorFromScript(status!, `order ${orderId}`)
     if (error) throw error
-    if (status === 'JOIN') return { kind: 'join', sagaId: id! }
+    if (status === 'JOIN') {
+      metrics.idempotentReplays.inc({ operation: 'checkout' })
+      return { kind: 'join', sagaId: id! }
+    }
     return { kind: 'start', orderId, sagaId: id!, userId: userId!, items: decodeLines(items), total: Number(total) }
   }
 
   /** Records the saga's outcome on the order; returns the outcome recorded first. */
   async finishCheckout(orderId: string, sagaId: string, outcome: Outcome): Promise<Outcome> {
-    return String(await this.#scripts.finish([key(orderId), outcomeKey(sagaId), PENDING], [sagaId, outcome, this.#ttl, orderId]))
+    const reply = String(await this.#scripts.finish([key(orderId), outcomeKey(sagaId), PENDING], [sagaId, outcome, this.#ttl, orderId]))
+    return unmarkReplay(reply, outcome === PAID ? 'MarkOrderPaid' : 'CancelCheckout')
   }
 
   async outcomes(sagaIds: string[]): Promise<(Outcome | null)[]> {

@@ -7,8 +7,8 @@ import type { Cluster } from '../cluster/cluster.js'
 
 export interface Fault {
   label: string
-  /** Applies the fault; returns what it did, e.g. "SIGKILL redis-stock-2". */
-  strike(cluster: Cluster): Promise<string>
+  /** Applies the fault; returns the process it hit and what it did, e.g. "SIGKILL redis-stock-2". */
+  strike(cluster: Cluster): Promise<{ victim: string; action: string }>
 }
 
 const kill = (label: string, victim: (cluster: Cluster) => Promise<string> | string): Fault => ({
@@ -16,19 +16,20 @@ const kill = (label: string, victim: (cluster: Cluster) => Promise<string> | str
   async strike(cluster) {
     const name = await victim(cluster)
     cluster.kill(name, 'SIGKILL')
-    return `SIGKILL ${name}`
+    return { victim: name, action: `SIGKILL ${name}` }
   },
 })
 
 /** Every role once, by SIGKILL, then one process paused past every failure timeout. */
 export function faultPlan(pauseMs: number): Fault[] {
+  let firstKafkaVictim = ''
   return [
     kill('order replica', () => 'order-1'),
     kill('stock replica', () => 'stock-2'),
     kill('payment replica', () => 'payment-3'),
     kill('orchestrator', () => 'orchestrator-1'),
-    kill('kafka active controller', activeKafkaController),
-    kill('kafka broker', async (c) => otherKafkaBroker(c, await activeKafkaController(c))),
+    kill('kafka active controller', (c) => (firstKafkaVictim = activeKafkaController(c))),
+    kill('kafka broker', (c) => otherKafkaBroker(c, [activeKafkaController(c), firstKafkaVictim])),
     kill('redis master (stock)', (c) => redisNode(c, 'stock', 'master')),
     kill('redis replica (payment)', (c) => redisNode(c, 'payment', 'replica')),
     kill('sentinel', () => 'sentinel-1'),
@@ -39,7 +40,7 @@ export function faultPlan(pauseMs: number): Fault[] {
         const name = await redisNode(cluster, 'order', 'master')
         cluster.pause(name)
         setTimeout(() => cluster.resume(name), pauseMs).unref()
-        return `SIGSTOP ${name}, SIGCONT after ${pauseMs} ms`
+        return { victim: name, action: `SIGSTOP ${name}, SIGCONT after ${pauseMs} ms` }
       },
     },
   ]
@@ -58,8 +59,10 @@ function activeKafkaController(cluster: Cluster): string {
   return 'kafka-1'
 }
 
-function otherKafkaBroker(cluster: Cluster, besides: string): string {
-  return cluster.processes.find((p) => p.role === 'kafka' && p.alive && p.name !== besides)?.name ?? 'kafka-2'
+/** A broker that is not the active controller and was not hit just before: a second, different fault. */
+function otherKafkaBroker(cluster: Cluster, besides: string[]): string {
+  const brokers = cluster.processes.filter((p) => p.role === 'kafka' && p.alive)
+  return (brokers.find((p) => !besides.includes(p.name)) ?? brokers.find((p) => p.name !== besides[0]) ?? brokers[0]!).name
 }
 
 /** The process that Sentinel currently names master of a group, or a replica of it. */

@@ -41,6 +41,8 @@ const MAX_ATTEMPTS = 120
 export class ShopTraffic {
   readonly checkouts: CheckoutRecord[] = []
   readonly exchanges: Exchange[] = []
+  /** Checkouts sent and not yet answered definitely: order id → when the first attempt went out. */
+  readonly pending = new Map<string, number>()
   #running = false
 
   constructor(
@@ -88,7 +90,9 @@ export class ShopTraffic {
       let total = 0
       for (const [itemId, qty] of lines) total = Number((await this.send('POST', `/orders/addItem/${orderId}/${itemId}/${qty}`)).response.body.total_cost)
       const startedAt = Date.now()
+      this.pending.set(orderId, startedAt)
       const { attempts } = await this.send('POST', `/orders/checkout/${orderId}`)
+      this.pending.delete(orderId)
       this.checkouts.push({ orderId, userId: user.id, lines: [...lines], total, attempts, startedAt, endedAt: Date.now() })
     }
   }

@@ -6,13 +6,14 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { defaultRunDir, startCluster, type Cluster } from './cluster.js'
 import { repoRoot } from './paths.js'
-import { signalGroup } from './processes.js'
+import { signalGroup, type ProcessStatus } from './processes.js'
+import { SERVICE_ROLES, type ServiceRole } from './services.js'
 import { isAlive, readState, supervisorRunning, type ClusterState } from './state.js'
 import { PROFILES, type ProfileName } from './topology.js'
 
 const USAGE = `usage: node dist/tools/cluster/main.js <command>
   up [--profile default|ha] [--run-dir DIR] [--base-port N]   start and supervise a cluster (Ctrl-C stops it)
-  ps [--json]                                                 the processes of the current cluster
+  ps [--json]                                                 the processes of the current cluster, with metrics URLs
   kill NAME [SIGNAL]                                          signal a process (default SIGKILL); it is restarted
   pause NAME | resume NAME                                    SIGSTOP / SIGCONT a process
   down                                                        stop the current cluster
@@ -85,16 +86,23 @@ async function up(): Promise<void> {
   console.log(`ready: gateway ${cluster.gatewayUrl} (profile ${profile}, run folder ${shown(runDir)})`)
 }
 
+/** Where a service process serves its Prometheus metrics (null for other processes). */
+function metricsUrl({ role, port }: ProcessStatus): string | null {
+  return SERVICE_ROLES.includes(role as ServiceRole) && port !== null ? `http://127.0.0.1:${port}/metrics` : null
+}
+
 function ps(state: ClusterState): void {
-  const rows = state.processes.map((entry) => ({ ...entry, alive: isAlive(entry.pid) }))
+  const rows = state.processes.map((entry) => ({ ...entry, alive: isAlive(entry.pid), metrics: metricsUrl(entry) }))
   if (flags.json) {
     console.log(JSON.stringify(rows, null, 2))
     return
   }
   const supervisor = supervisorRunning(state) ? `supervisor pid ${state.supervisorPid}` : 'supervisor NOT running'
   console.log(`profile ${state.profile}, gateway ${state.gatewayUrl}, ${supervisor}`)
-  const table = [['NAME', 'ROLE', 'PID', 'PORT', 'ALIVE', 'RESTARTS']]
-  for (const row of rows) table.push([row.name, row.role, String(row.pid ?? '-'), String(row.port ?? '-'), row.alive ? 'yes' : 'no', String(row.restarts)])
+  const table = [['NAME', 'ROLE', 'PID', 'PORT', 'ALIVE', 'RESTARTS', 'METRICS']]
+  for (const row of rows) {
+    table.push([row.name, row.role, String(row.pid ?? '-'), String(row.port ?? '-'), row.alive ? 'yes' : 'no', String(row.restarts), row.metrics ?? '-'])
+  }
   const widths = table[0].map((_, column) => Math.max(...table.map((cells) => cells[column].length)))
   for (const cells of table) console.log(cells.map((cell, column) => cell.padEnd(widths[column])).join('  '))
 }
