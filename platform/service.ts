@@ -83,7 +83,8 @@ export async function startService<State>(
     : undefined
   await loop?.start()
   const background = definition.background?.(state, context) ?? []
-  await app.listen({ host: config.httpHost, port: config.httpPort })
+  // A deep accept queue: a burst of new gateway connections must not time out (nginx gave 504s at 1 s).
+  await app.listen({ host: config.httpHost, port: config.httpPort, backlog: 4096 })
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : config.httpPort
   ready = true
