@@ -6,10 +6,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
+import { Admin } from '@platformatic/kafka'
 import { Redis } from 'ioredis'
 import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
 import { DATA_GROUPS } from '../../tools/cluster/topology.js'
+import { roundTrip } from '../support/kafka.js'
 
 describe('default profile, infrastructure only', { timeout: 60_000 }, () => {
   const runDir = mkdtempSync(join(tmpdir(), 'cluster-default-'))
@@ -37,20 +38,7 @@ describe('default profile, infrastructure only', { timeout: 60_000 }, () => {
     await admin.createTopics({ topics: [topic], partitions: 3, replicas: 1 })
     await admin.close()
 
-    const producer = new Producer({ clientId: 'cluster-test', bootstrapBrokers, serializers: stringSerializers, idempotent: true, acks: -1 })
-    await producer.send({ messages: [{ topic, key: 'greeting', value: 'hello' }] })
-    await producer.close()
-
-    const consumer = new Consumer({ clientId: 'cluster-test', groupId: `group-${topic}`, bootstrapBrokers, deserializers: stringDeserializers })
-    const stream = await consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
-    let received: string | undefined
-    for await (const message of stream) {
-      received = message.value
-      break
-    }
-    await stream.close()
-    await consumer.close()
-    assert.equal(received, 'hello')
+    assert.equal(await roundTrip(bootstrapBrokers, topic, 'hello'), 'hello')
   })
 
   test('every data group has a Redis answering PING', async () => {

@@ -7,11 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
+import { Admin } from '@platformatic/kafka'
 import { Redis } from 'ioredis'
 import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
 import { waitUntil } from '../../tools/cluster/probes.js'
 import { DATA_GROUPS } from '../../tools/cluster/topology.js'
+import { roundTrip } from '../support/kafka.js'
 
 describe('ha profile, infrastructure only', { timeout: 90_000 }, () => {
   const runDir = mkdtempSync(join(tmpdir(), 'cluster-ha-'))
@@ -64,20 +65,7 @@ describe('ha profile, infrastructure only', { timeout: 90_000 }, () => {
     assert.equal(metadata.brokers.size, 3)
     for (const partition of metadata.topics.get(topic)!.partitions) assert.equal(partition.replicas.length, 3)
 
-    const producer = new Producer({ clientId: 'cluster-test', bootstrapBrokers, serializers: stringSerializers, idempotent: true, acks: -1 })
-    await producer.send({ messages: [{ topic, key: 'greeting', value: 'hello' }] })
-    await producer.close()
-
-    const consumer = new Consumer({ clientId: 'cluster-test', groupId: `group-${topic}`, bootstrapBrokers, deserializers: stringDeserializers })
-    const stream = await consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
-    let received: string | undefined
-    for await (const message of stream) {
-      received = message.value
-      break
-    }
-    await stream.close()
-    await consumer.close()
-    assert.equal(received, 'hello')
+    assert.equal(await roundTrip(bootstrapBrokers, topic, 'hello'), 'hello')
   })
 
   test('every data group has a master with a replica in sync, and the Sentinels agree on it', async () => {
