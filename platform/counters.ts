@@ -2,8 +2,7 @@
 // payment services. Every change is one atomic Lua script that also records its idempotency key, and
 // nothing is reported back before the change is durable (replicated when the profile asks for it).
 import { AppError, errorFromScript, type ErrorCode } from './errors.js'
-import { awaitReplication, execPipeline, loadScript, unmarkReplay, type Redis, type Script } from './redis.js'
-import type { RedisConfig } from './config.js'
+import { execPipeline, loadScript, unmarkReplay, type Redis, type Script } from './redis.js'
 import type { MessageHandler } from './idempotent-consumer.js'
 import { Topics, type AnyMessage, type Outgoing, type SagaInbox } from './messages.js'
 
@@ -20,7 +19,8 @@ export interface CounterStoreOptions {
   /** What the entity is called in error messages. */
   noun: string
   ttlSeconds: number
-  redis: RedisConfig
+  /** The service's durability barrier (ServiceContext.durable). */
+  durable(): Promise<void>
 }
 
 export type TakeResult = { ok: true } | { ok: false; reason: string }
@@ -94,7 +94,7 @@ export class CounterStore {
   }
 
   durable(): Promise<void> {
-    return awaitReplication(this.redis, this.options.redis.waitReplicas, this.options.redis.waitTimeoutMs)
+    return this.options.durable()
   }
 }
 

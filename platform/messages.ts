@@ -60,13 +60,6 @@ export interface Outgoing {
   trace?: Context
 }
 
-/** Builds a reply on the orchestrator's topic from the stored reply of a participant script ("Type" or "Type:REASON"). */
-export function replyFromRecord(record: string, sagaId: string, orderId: string): Outgoing {
-  const [type, reason] = record.split(':') as [string, string | undefined]
-  const message = reason === undefined ? { type, sagaId, orderId } : { type, sagaId, orderId, reason }
-  return { topic: Topics.saga, message: message as SagaInbox }
-}
-
 export function isEnvelope(value: unknown): value is AnyMessage {
   const v = value as Partial<Envelope<string>> | null
   return typeof v === 'object' && v !== null && typeof v.type === 'string' && typeof v.sagaId === 'string' && typeof v.orderId === 'string'

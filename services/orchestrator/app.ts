@@ -7,6 +7,7 @@ import { metrics } from '../../platform/metrics.js'
 import type { ServiceDefinition } from '../../platform/service.js'
 import { startSweeper } from '../../platform/sweeper.js'
 import { Attr, inSpan, SpanKind, SpanName, tracing } from '../../platform/telemetry.js'
+import { setRecent } from './recent.js'
 import { commandAt, decide, describePosition, START, type Position } from './runner.js'
 import { checkoutSaga } from './saga.js'
 import { SagaStore } from './store.js'
@@ -93,10 +94,7 @@ class StepClock {
   readonly #since = new Map<string, number>()
 
   start(sagaId: string): void {
-    this.#since.delete(sagaId)
-    this.#since.set(sagaId, performance.now())
-    // Map keeps insertion order: the first key is the saga untouched longest.
-    if (this.#since.size > STEP_CLOCK_LIMIT) this.#since.delete(this.#since.keys().next().value!)
+    setRecent(this.#since, sagaId, performance.now(), STEP_CLOCK_LIMIT)
   }
 
   /** Records the time spent at `step` and starts the next one (or forgets the saga when it is done). */

@@ -5,6 +5,7 @@ import type { Config } from '../../platform/config.js'
 import { loadScript, type Redis, type Script } from '../../platform/redis.js'
 import type { Phase, Position } from './runner.js'
 import type { CheckoutData } from './saga.js'
+import { setRecent } from './recent.js'
 
 const scriptsDir = new URL('./scripts/', import.meta.url)
 const ACTIVE = 'sagas:active'
@@ -68,10 +69,7 @@ export class SagaStore {
   }
 
   #remember(sagaId: string, state: SagaState): void {
-    this.#cache.delete(sagaId)
-    this.#cache.set(sagaId, state)
-    // Map keeps insertion order: the first key is the saga untouched longest.
-    if (this.#cache.size > CACHE_LIMIT) this.#cache.delete(this.#cache.keys().next().value!)
+    setRecent(this.#cache, sagaId, state, CACHE_LIMIT)
   }
 
   /** Unfinished sagas that have not moved since `olderThan` (ms epoch); their clock is reset. */

@@ -7,7 +7,7 @@ import { createPaymentStore, type PaymentStore } from './store.js'
 
 export const paymentService: ServiceDefinition<PaymentStore> = {
   name: 'payment',
-  setup: ({ redis, config }) => createPaymentStore(redis, config),
+  setup: createPaymentStore,
   routes: paymentRoutes,
   consumes: { topics: [Topics.payment], handler: paymentHandlers },
 }

@@ -7,7 +7,7 @@ import { createStockStore, type StockStore } from './store.js'
 
 export const stockService: ServiceDefinition<StockStore> = {
   name: 'stock',
-  setup: ({ redis, config }) => createStockStore(redis, config),
+  setup: createStockStore,
   routes: stockRoutes,
   consumes: { topics: [Topics.stock], handler: stockHandlers },
 }
