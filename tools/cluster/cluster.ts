@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { repoRoot } from './paths.js'
 import { assertPortsFree, portAllocator, type PortMode } from './ports.js'
-import { signalGroup, Supervisor, type ProcessStatus } from './processes.js'
+import { sendSignal, Supervisor, type ProcessStatus, type SignalScope } from './processes.js'
 import type { ServiceRole } from './services.js'
 import { writeState } from './state.js'
 import { buildTopology, STOP_ORDER, WAITS_FOR, type DataGroup, type ProfileName, type RedisEndpoint, type Topology } from './topology.js'
@@ -36,8 +36,11 @@ export interface Cluster {
   readonly processes: ProcessStatus[]
   /** The environment a service process gets, to run one in-process against this cluster's infrastructure. */
   serviceEnv(role: ServiceRole, instance: number): Record<string, string>
-  /** Signals a process (default SIGKILL); the supervisor restarts it after a second. */
-  kill(name: string, signal?: NodeJS.Signals): void
+  /**
+   * Signals a process (default SIGKILL), or with scope 'group' its whole process group (an nginx
+   * master's workers too); the supervisor restarts it after a second.
+   */
+  kill(name: string, signal?: NodeJS.Signals, scope?: SignalScope): void
   pause(name: string): void
   resume(name: string): void
   waitReady(name: string): Promise<void>
@@ -80,7 +83,7 @@ class RunningCluster implements Cluster {
   private readonly supervisor: Supervisor
   /** Best effort: children must not outlive a test process that exits without stopping them. */
   private readonly killChildrenOnExit = () => {
-    for (const { pid, alive } of this.supervisor.statuses()) if (pid !== null && alive) signalGroup(pid, 'SIGKILL')
+    for (const pgid of this.supervisor.groups()) sendSignal(pgid, 'SIGKILL', 'group')
   }
 
   constructor(
@@ -108,8 +111,8 @@ class RunningCluster implements Cluster {
     return this.topology.serviceEnv(role, instance)
   }
 
-  kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): void {
-    this.supervisor.signal(name, signal)
+  kill(name: string, signal: NodeJS.Signals = 'SIGKILL', scope: SignalScope = 'process'): void {
+    this.supervisor.signal(name, signal, scope)
   }
 
   pause(name: string): void {

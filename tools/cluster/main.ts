@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { defaultRunDir, startCluster, type Cluster } from './cluster.js'
 import { repoRoot } from './paths.js'
-import { signalGroup, type ProcessStatus } from './processes.js'
+import { sendSignal, type ProcessStatus } from './processes.js'
 import { SERVICE_ROLES, type ServiceRole } from './services.js'
 import { isAlive, readState, supervisorRunning, type ClusterState } from './state.js'
 import { PROFILES, type ProfileName } from './topology.js'
@@ -14,7 +14,8 @@ import { PROFILES, type ProfileName } from './topology.js'
 const USAGE = `usage: node dist/tools/cluster/main.js <command>
   up [--profile default|ha] [--run-dir DIR] [--base-port N]   start and supervise a cluster (Ctrl-C stops it)
   ps [--json]                                                 the processes of the current cluster, with metrics URLs
-  kill NAME [SIGNAL]                                          signal a process (default SIGKILL); it is restarted
+  kill NAME [SIGNAL] [--group]                                signal a process (default SIGKILL); it is restarted
+                                                              --group: its whole process group (nginx workers too)
   pause NAME | resume NAME                                    SIGSTOP / SIGCONT a process
   down                                                        stop the current cluster
 Options for every command: --run-dir DIR (default run/current). Env: GATEWAY_PORT, CLUSTER_BASE_PORT.`
@@ -28,6 +29,7 @@ const { values: flags, positionals } = parseArgs({
     'run-dir': { type: 'string' },
     'base-port': { type: 'string' },
     json: { type: 'boolean', default: false },
+    group: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 })
@@ -114,12 +116,12 @@ function signalNamed(text: string): NodeJS.Signals {
   return name as NodeJS.Signals
 }
 
-/** Signals a process' whole group, as the supervisor does (nginx workers and Redis' forks go with it). */
+/** Signals a process as `kill -SIGNAL PID` does, or with --group its whole process group (its nginx workers too). */
 function signalProcess(state: ClusterState, name: string | undefined, signal: NodeJS.Signals): void {
   const entry = state.processes.find((candidate) => candidate.name === name)
   if (!entry) fail(`no process named ${name}; known: ${state.processes.map((candidate) => candidate.name).join(', ')}`)
-  if (entry.pid === null || !signalGroup(entry.pid, signal)) fail(`${name} is not running`)
-  console.log(`${signal} sent to ${name} (pid ${entry.pid})`)
+  if (entry.pid === null || !sendSignal(entry.pid, signal, flags.group ? 'group' : 'process')) fail(`${name} is not running`)
+  console.log(`${signal} sent to ${name} (${flags.group ? 'process group' : 'pid'} ${entry.pid})`)
 }
 
 async function down(state: ClusterState): Promise<void> {
@@ -134,7 +136,7 @@ async function down(state: ClusterState): Promise<void> {
   }
   // No supervisor left to stop them in order: kill what it left behind. Each child led its own process
   // group, so signalling the group of a pid since reused by an unrelated program finds no group.
-  for (const entry of state.processes) if (entry.pid !== null && isAlive(entry.pid)) signalGroup(entry.pid, 'SIGKILL')
+  for (const entry of state.processes) if (entry.pid !== null && isAlive(entry.pid)) sendSignal(entry.pid, 'SIGKILL', 'group')
   console.log('supervisor was gone; killed the processes it left')
 }
 

@@ -2,6 +2,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { inRepo } from './paths.js'
+import { DrainingWorkers } from './draining-workers.js'
 import { httpStatus } from './probes.js'
 import type { ProcessSpec } from './processes.js'
 
@@ -45,5 +46,6 @@ export function gatewaySpec(settings: GatewaySettings): ProcessSpec {
     isReady: async () => (await httpStatus(`http://127.0.0.1:${settings.port}/`)) !== undefined,
     readyTimeoutMs: 15_000,
     stopTimeoutMs: 5000,
+    leftovers: new DrainingWorkers(settings.port),
   }
 }

@@ -1,7 +1,8 @@
 // Spawns the cluster's processes, restarts the ones that die (like a container restart policy),
 // and stops them in order. Each process runs in its own process group, which plays the container:
-// signals reach all of it (nginx workers, Redis' forked children), and the terminal's Ctrl-C reaches
-// only the supervisor, which then stops everything in order.
+// a stop reaches all of it (nginx workers, Redis' forked children), and the terminal's Ctrl-C reaches
+// only the supervisor, which then stops everything in order. Faults (kill, pause) signal the process
+// itself, as `kill -9 PID` does, unless the whole group is asked for.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, existsSync, openSync, statSync } from 'node:fs'
 import { setPriority } from 'node:os'
@@ -37,7 +38,20 @@ export interface ProcessSpec {
   stopTimeoutMs: number
   /** Scheduling priority (negative = favoured): for processes whose timers must not starve under load. */
   niceness?: number
+  /** What becomes of the processes a dead one leaves in its group; by default they are killed. */
+  leftovers?: Leftovers
 }
+
+/** Takes over the rest of a process group whose leader died (e.g. nginx workers of a killed master). */
+export interface Leftovers {
+  adopt(pgid: number, log: (line: string) => void): void
+  /** The groups it still looks after, for a last-resort kill. */
+  groups(): number[]
+  /** Ends them all, for a cluster stop. */
+  stop(): Promise<void>
+}
+
+export type SignalScope = 'process' | 'group'
 
 export interface ProcessStatus {
   name: string
@@ -54,10 +68,10 @@ const MAX_RESTART_DELAY_MS = 10_000
 /** A process that dies sooner than this after starting is crash-looping: back off. */
 const STABLE_AFTER_MS = 5000
 
-/** Sends a signal to a process group; false when it is already gone. */
-export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
+/** Signals a process, or the process group it leads; false when it is already gone. */
+export function sendSignal(pid: number, signal: NodeJS.Signals, scope: SignalScope): boolean {
   try {
-    process.kill(-pid, signal)
+    process.kill(scope === 'group' ? -pid : pid, signal)
     return true
   } catch {
     return false
@@ -141,30 +155,39 @@ class SupervisedProcess {
     return waitUntil(`${this.spec.name} (log: ${this.incarnation.logPath})`, probe, this.spec.readyTimeoutMs, 200, this.stopped)
   }
 
-  signal(signal: NodeJS.Signals): void {
+  /** Signals the process itself, as `kill -SIGNAL PID` would, or its whole group (what `docker kill` does). */
+  signal(signal: NodeJS.Signals, scope: SignalScope): void {
     if (this.child?.pid === undefined || !this.alive) throw new Error(`${this.spec.name} is not running`)
-    signalGroup(this.child.pid, signal)
+    sendSignal(this.child.pid, signal, scope)
   }
 
   async stop(): Promise<void> {
     this.stopping = true
     clearTimeout(this.restartTimer)
+    await this.stopMainGroup()
+    await this.spec.leftovers?.stop()
+  }
+
+  private async stopMainGroup(): Promise<void> {
     const pid = this.child?.pid
     if (pid === undefined || !this.alive) return
-    signalGroup(pid, 'SIGTERM')
-    signalGroup(pid, 'SIGCONT') // a paused process must run to handle SIGTERM
+    sendSignal(pid, 'SIGTERM', 'group')
+    sendSignal(pid, 'SIGCONT', 'group') // a paused process must run to handle SIGTERM
     const gaveUp = new AbortController()
     const timedOut = await Promise.race([this.exited.then(() => false), sleep(this.spec.stopTimeoutMs, true, { signal: gaveUp.signal })])
     gaveUp.abort() // the losing timer must not keep the process alive
     if (timedOut) {
       this.log(`${this.spec.name} ignored SIGTERM for ${this.spec.stopTimeoutMs} ms: SIGKILL`)
-      signalGroup(pid, 'SIGKILL')
+      sendSignal(pid, 'SIGKILL', 'group')
       await this.exited
     }
   }
 
   private onExit(child: ChildProcess, reason: number | string | null): void {
-    if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL') // leftovers, e.g. nginx workers of a killed master
+    if (child.pid !== undefined) {
+      if (this.spec.leftovers && !this.stopping) this.spec.leftovers.adopt(child.pid, this.log)
+      else sendSignal(child.pid, 'SIGKILL', 'group') // e.g. Redis' forked child of a killed server
+    }
     this.onChange()
     if (this.stopping) return
     const livedMs = Date.now() - this.startedAt
@@ -236,8 +259,13 @@ export class Supervisor {
     return [...this.processes.values()].map((process) => process.status())
   }
 
-  signal(name: string, signal: NodeJS.Signals): void {
-    this.get(name).signal(signal)
+  signal(name: string, signal: NodeJS.Signals, scope: SignalScope = 'process'): void {
+    this.get(name).signal(signal, scope)
+  }
+
+  /** Every process group still running, leftovers included: for a last-resort kill. */
+  groups(): number[] {
+    return [...this.processes.values()].flatMap(({ pid, alive, spec }) => [...(pid !== null && alive ? [pid] : []), ...(spec.leftovers?.groups() ?? [])])
   }
 
   waitReady(name: string): Promise<void> {
