@@ -4,24 +4,13 @@ import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import { useCluster } from '../support/cluster.js'
-import { checkoutAll, populate, readBack, type CheckoutTally, type ConsistencyWorld } from '../support/conservation.js'
+import { assertExactlyStockSold, checkoutAll, populate } from '../support/conservation.js'
 
 const env = useCluster()
 
-/** Every checkout answered 2xx or 4xx (none 5xx), as many 2xx as there was stock, and nothing lost. */
-async function assertExactlyStockSold(world: ConsistencyWorld, tally: CheckoutTally, stock: number): Promise<void> {
-  const users = world.orders.length
-  assert.deepEqual({ ok: tally.ok, refused: tally.refused, failed: tally.failed }, { ok: stock, refused: users - stock, failed: 0 })
-  const after = await readBack(env.api, world, tally.statuses)
-  assert.equal(after.stockLeft, 0)
-  assert.equal(after.creditLeft, users - stock)
-  assert.equal(after.paidOrders, stock)
-  assert.deepEqual(after.mismatched, [], 'every 2xx order is paid, every 4xx one is not')
-}
-
 test('1000 concurrent checkouts of an item with 100 in stock: exactly 100 succeed, nothing lost', async () => {
   const world = await populate(env.api, 100, 1000)
-  await assertExactlyStockSold(world, await checkoutAll(env.api, world, 100), 100)
+  await assertExactlyStockSold(env.api, world, await checkoutAll(env.api, world, 100), 100)
 })
 
 test('a refused payment returns the reserved stock', async () => {
@@ -48,7 +37,7 @@ test('sagas caught by an orchestrator crash are finished after its restart', asy
   const running = checkoutAll(api, world, 60)
   await sleep(1500)
   cluster.kill('orchestrator-1', 'SIGKILL')
-  await assertExactlyStockSold(world, await running, 30)
+  await assertExactlyStockSold(env.api, world, await running, 30)
   const orchestrator = cluster.processes.find((p) => p.name === 'orchestrator-1')
   assert.ok(orchestrator && orchestrator.restarts === 1, 'the orchestrator was restarted once')
 })
@@ -62,6 +51,6 @@ test('the only Kafka broker killed mid-run: services ride it out and every check
   const running = checkoutAll(api, world, 20)
   await sleep(200)
   cluster.kill('kafka-1', 'SIGKILL')
-  await assertExactlyStockSold(world, await running, 40)
+  await assertExactlyStockSold(env.api, world, await running, 40)
   assert.deepEqual(restarts(), restartsBefore, 'no service process had to be restarted')
 })

@@ -1,4 +1,5 @@
 // The consistency workload of the WDM benchmark, and the conservation checks of SPEC.md.
+import assert from 'node:assert/strict'
 import { inParallel, type CheckoutApi } from '../../tools/client/api.js'
 
 export interface ConsistencyWorld {
@@ -59,4 +60,15 @@ export async function readBack(api: CheckoutApi, world: ConsistencyWorld, status
     paidOrders: rows.filter((r) => r.order.paid).length,
     mismatched,
   }
+}
+
+/** Every checkout answered 2xx or 4xx (none 5xx), as many 2xx as there was stock, and nothing lost. */
+export async function assertExactlyStockSold(api: CheckoutApi, world: ConsistencyWorld, tally: CheckoutTally, stock: number): Promise<void> {
+  const users = world.orders.length
+  assert.deepEqual({ ok: tally.ok, refused: tally.refused, failed: tally.failed }, { ok: stock, refused: users - stock, failed: 0 })
+  const after = await readBack(api, world, tally.statuses)
+  assert.equal(after.stockLeft, 0)
+  assert.equal(after.creditLeft, users - stock)
+  assert.equal(after.paidOrders, stock)
+  assert.deepEqual(after.mismatched, [], 'every 2xx order is paid, every 4xx one is not')
 }

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import type { Cluster } from '../cluster/cluster.js'
+import type { Cluster, SignalScope } from '../cluster/cluster.js'
 
 export interface Fault {
   label: string
@@ -11,12 +11,12 @@ export interface Fault {
   strike(cluster: Cluster): Promise<{ victim: string; action: string }>
 }
 
-const kill = (label: string, victim: (cluster: Cluster) => Promise<string> | string): Fault => ({
+const kill = (label: string, victim: (cluster: Cluster) => Promise<string> | string, scope: SignalScope = 'process'): Fault => ({
   label,
   async strike(cluster) {
     const name = await victim(cluster)
-    cluster.kill(name, 'SIGKILL')
-    return { victim: name, action: `SIGKILL ${name}` }
+    cluster.kill(name, 'SIGKILL', scope)
+    return { victim: name, action: `SIGKILL ${name}${scope === 'group' ? ' and its process group' : ''}` }
   },
 })
 
@@ -33,7 +33,10 @@ export function faultPlan(pauseMs: number): Fault[] {
     kill('redis master (stock)', (c) => redisNode(c, 'stock', 'master')),
     kill('redis replica (payment)', (c) => redisNode(c, 'payment', 'replica')),
     kill('sentinel', () => 'sentinel-1'),
-    kill('gateway', () => 'gateway'),
+    // What `docker kill` does: the workers die too, and the connections they held are reset. It goes
+    // first: after a master-only kill the old workers keep the workload's connections while it runs.
+    kill('gateway with its workers', () => 'gateway', 'group'),
+    kill('gateway master', () => 'gateway'),
     {
       label: `redis master (order) paused ${pauseMs / 1000}s`,
       async strike(cluster) {
@@ -66,7 +69,7 @@ function otherKafkaBroker(cluster: Cluster, besides: string[]): string {
 }
 
 /** The process that Sentinel currently names master of a group, or a replica of it. */
-async function redisNode(cluster: Cluster, group: 'order' | 'stock' | 'payment' | 'saga', which: 'master' | 'replica'): Promise<string> {
+export async function redisNode(cluster: Cluster, group: 'order' | 'stock' | 'payment' | 'saga', which: 'master' | 'replica'): Promise<string> {
   const endpoint = cluster.redis[group]
   const members = cluster.processes.filter((p) => p.role === 'redis' && p.name.startsWith(`redis-${group}-`))
   if (!endpoint.sentinels?.length) return members[0]!.name

@@ -8,7 +8,7 @@ import type { ServiceRole } from './services.js'
 import { writeState } from './state.js'
 import { buildTopology, STOP_ORDER, WAITS_FOR, type DataGroup, type ProfileName, type RedisEndpoint, type Topology } from './topology.js'
 
-export type { ProcessStatus } from './processes.js'
+export type { ProcessStatus, SignalScope } from './processes.js'
 export type { ServiceRole } from './services.js'
 export type { DataGroup, ProfileName, RedisEndpoint } from './topology.js'
 
