@@ -101,8 +101,9 @@ async function main(): Promise<number> {
     const checkouts = traffic.checkouts.length
     const unanswered = traffic.checkouts.filter((c) => c.attempts[0]! === 0 || c.attempts[0]! >= 500).length
     const longest = Math.max(...rows.slice(1).map((r) => r.longestStallMs))
+    const paid = traffic.checkouts.filter((c) => c.attempts.at(-1)! < 300).length
     console.log(
-      `\n${checkouts} checkouts, ${unanswered} (${((100 * unanswered) / Math.max(1, checkouts)).toFixed(2)}%) first answered 5xx or reset; ` +
+      `\n${checkouts} checkouts (${paid} paid, ${checkouts - paid} refused), ${unanswered} (${((100 * unanswered) / Math.max(1, checkouts)).toFixed(2)}%) first answered 5xx or reset; ` +
         `longest stall after warm-up ${(longest / 1000).toFixed(1)} s; ${violations.length} violations`,
     )
     for (const v of violations.slice(0, 20)) console.log(`  violation ${v.kind} ${v.id}: ${v.detail}`)

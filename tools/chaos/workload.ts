@@ -97,14 +97,24 @@ export class ShopTraffic {
     }
   }
 
-  /** Keeps outcomes mixed: a little stock and credit keeps arriving. */
+  /**
+   * Keeps outcomes mixed (about as many succeed as are refused): what each refused checkout lacked,
+   * its items' quantities and its total in credit, arrives a little later for a later checkout.
+   */
   async #restocker(): Promise<void> {
+    const items = new Map(this.shop.items.map((item) => [item.id, item]))
+    const users = new Map(this.shop.users.map((user) => [user.id, user]))
+    let seen = 0
     while (this.#running) {
-      await sleep(500)
-      const item = pick(this.shop.items)
-      if ((await this.send('POST', `/stock/add/${item.id}/3`)).response.status === 200) item.added += 3
-      const user = pick(this.shop.users)
-      if ((await this.send('POST', `/payment/add_funds/${user.id}/2`)).response.status === 200) user.added += 2
+      await sleep(250)
+      const refused = this.checkouts.slice(seen).filter((checkout) => checkout.attempts.at(-1) === 409)
+      seen = this.checkouts.length
+      await inParallel(refused, 4, async ({ lines, userId, total }) => {
+        for (const [itemId, qty] of lines) {
+          if ((await this.send('POST', `/stock/add/${itemId}/${qty}`)).response.status === 200) items.get(itemId)!.added += qty
+        }
+        if ((await this.send('POST', `/payment/add_funds/${userId}/${total}`)).response.status === 200) users.get(userId)!.added += total
+      })
     }
   }
 }
