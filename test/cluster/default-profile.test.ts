@@ -1,16 +1,29 @@
 // The default profile's infrastructure, started by the launcher on free ports: Kafka takes and delivers
-// a message, every data group's Redis answers, and a killed Redis comes back with its data.
+// a message, every data group's Redis answers, a killed Redis comes back with its data, and the cluster
+// CLI (ps --json, pause, resume, kill) acts on the running cluster.
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { after, before, describe, test } from 'node:test'
 import { Admin } from '@platformatic/kafka'
 import { Redis } from 'ioredis'
 import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
 import { DATA_GROUPS } from '../../tools/cluster/topology.js'
 import { roundTrip } from '../support/kafka.js'
+
+const run = promisify(execFile)
+const cliPath = fileURLToPath(new URL('../../tools/cluster/main.js', import.meta.url))
+
+/** A process' state letter from /proc (T = stopped). */
+function processState(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!
+}
 
 describe('default profile, infrastructure only', { timeout: 60_000 }, () => {
   const runDir = mkdtempSync(join(tmpdir(), 'cluster-default-'))
@@ -65,5 +78,25 @@ describe('default profile, infrastructure only', { timeout: 60_000 }, () => {
     const reader = new Redis(url)
     assert.equal(await reader.get('cluster-test:survivor'), 'still here')
     reader.disconnect()
+  })
+
+  test('the CLI lists the processes as JSON, and kills and pauses one by name', async () => {
+    const cli = (...args: string[]) => run(process.execPath, [cliPath, ...args, '--run-dir', runDir])
+    const listed = JSON.parse((await cli('ps', '--json')).stdout) as { name: string; role: string; pid: number; port: number | null; alive: boolean }[]
+    assert.deepEqual(
+      listed.map(({ name, role, pid, port, alive }) => ({ name, role, pid, port, alive })),
+      cluster.processes.map(({ name, role, pid, port, alive }) => ({ name, role, pid, port, alive })),
+    )
+
+    const victim = listed.find((entry) => entry.name === 'redis-order-1')!
+    await cli('pause', victim.name)
+    assert.equal(processState(victim.pid), 'T', 'paused')
+    await cli('resume', victim.name)
+    assert.notEqual(processState(victim.pid), 'T', 'running again')
+    assert.match((await cli('kill', victim.name)).stdout, /SIGKILL sent to redis-order-1/)
+    await cluster.waitReady(victim.name)
+    assert.notEqual(cluster.processes.find((entry) => entry.name === victim.name)!.pid, victim.pid, 'restarted')
+
+    await assert.rejects(cli('kill', 'no-such-process'), /no process named no-such-process/)
   })
 })

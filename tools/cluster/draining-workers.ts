@@ -69,21 +69,24 @@ export class DrainingWorkers implements Leftovers {
   }
 }
 
-/** The live (not zombie) processes of a process group, from /proc/<pid>/stat. */
+/** The live (not zombie) processes of a process group. */
 export function groupMembers(pgid: number): number[] {
-  const members: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'.
-      const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(group) === pgid && state !== 'Z') members.push(Number(entry))
-    } catch {
-      // gone while listing
-    }
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => processGroupOf(pid) === pgid)
+}
+
+/** A live process' group, from /proc/<pid>/stat; undefined when it is gone or a zombie. */
+export function processGroupOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'.
+    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return state === 'Z' ? undefined : Number(group)
+  } catch {
+    return undefined // gone
   }
-  return members
 }
 
 /** The inodes of a process' open sockets. */

@@ -5,6 +5,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { defaultRunDir, startCluster, type Cluster } from './cluster.js'
+import { processGroupOf } from './draining-workers.js'
 import { repoRoot } from './paths.js'
 import { sendSignal, type ProcessStatus } from './processes.js'
 import { SERVICE_ROLES, type ServiceRole } from './services.js'
@@ -120,8 +121,10 @@ function signalNamed(text: string): NodeJS.Signals {
 function signalProcess(state: ClusterState, name: string | undefined, signal: NodeJS.Signals): void {
   const entry = state.processes.find((candidate) => candidate.name === name)
   if (!entry) fail(`no process named ${name}; known: ${state.processes.map((candidate) => candidate.name).join(', ')}`)
-  if (entry.pid === null || !sendSignal(entry.pid, signal, flags.group ? 'group' : 'process')) fail(`${name} is not running`)
-  console.log(`${signal} sent to ${name} (${flags.group ? 'process group' : 'pid'} ${entry.pid})`)
+  // The supervisor started it as the leader of its own group; a pid since reused by another program is not.
+  const { pid } = entry
+  if (pid === null || processGroupOf(pid) !== pid || !sendSignal(pid, signal, flags.group ? 'group' : 'process')) fail(`${name} is not running`)
+  console.log(`${signal} sent to ${name} (${flags.group ? 'process group' : 'pid'} ${pid})`)
 }
 
 async function down(state: ClusterState): Promise<void> {
