@@ -140,8 +140,13 @@ function summarize(w: Window, exchanges: Exchange[], checkouts: CheckoutRecord[]
     refused: sent.filter((e) => e.status >= 400 && e.status < 500).length,
     failed: sent.filter((e) => e.status >= 500).length,
     resets: sent.filter((e) => e.status === 0).length,
-    // What a client waited from its first attempt to a definite answer, retries included.
-    longestStallMs: Math.max(0, ...checkouts.filter((c) => inside(c.startedAt)).map((c) => c.endedAt - c.startedAt), ...sent.map((e) => e.latencyMs)),
+    // What a client waited from its first attempt to a definite answer, retries included; counted where
+    // the wait ended, so a checkout sent just before a fault strikes counts under that fault.
+    longestStallMs: Math.max(
+      0,
+      ...checkouts.filter((c) => inside(c.endedAt)).map((c) => c.endedAt - c.startedAt),
+      ...exchanges.filter((e) => inside(e.at + e.latencyMs)).map((e) => e.latencyMs),
+    ),
     violations: violations.filter((v) => v.at !== undefined && inside(v.at)).length,
   }
 }

@@ -7,7 +7,8 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sendSignal, type Leftovers } from './processes.js'
 
-const CHECK_INTERVAL_MS = 250
+// Each check reads /proc (all processes, the TCP table): not more often than needed to notice idleness.
+const CHECK_INTERVAL_MS = 500
 /** Idle on this many checks in a row: a connection accepted between two checks shows on the next. */
 const IDLE_CHECKS_BEFORE_QUIT = 2
 const STOP_TIMEOUT_MS = 3000
