@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
-import { groupMembers } from '../../tools/cluster/draining-workers.js'
+import { gatewayWorkerGroups, groupMembers } from '../../tools/cluster/draining-workers.js'
 import { gatewaySpec } from '../../tools/cluster/nginx.js'
 import { portAllocator } from '../../tools/cluster/ports.js'
 import { Supervisor } from '../../tools/cluster/processes.js'
@@ -121,9 +121,12 @@ describe('gateway kill', { timeout: 60_000 }, () => {
       request({ host: '127.0.0.1', port, path: '/orders/x', agent }, (res) => res.resume().once('end', resolve)).once('error', reject).end(),
     )
     supervisor.signal('gateway', 'SIGKILL')
+    await waitUntil('a new gateway master', async () => gatewayPid() !== master, 10_000)
     await supervisor.waitReady('gateway')
     const restarted = gatewayPid()
     assert.ok(groupMembers(master).length > 0, 'workers with an open connection are still there')
+    // What `cluster down` kills when the supervisor died before it could stop them.
+    assert.deepEqual(gatewayWorkerGroups(port).sort(), [master, restarted].sort())
 
     await supervisor.stopAll([['gateway']])
     agent.destroy()

@@ -70,12 +70,37 @@ export class DrainingWorkers implements Leftovers {
   }
 }
 
+/**
+ * The process groups of nginx workers still listening on the gateway's port: what a supervisor that
+ * died without stopping them (it was SIGKILLed) left behind, for `cluster down` to end.
+ */
+export function gatewayWorkerGroups(port: number): number[] {
+  const listeners = new Set(gatewaySockets(port).acceptQueue.keys())
+  const groups = new Set<number>()
+  for (const pid of allPids()) {
+    const group = processGroupOf(pid)
+    if (group !== undefined && commandOf(pid).startsWith('nginx') && socketInodes(pid).some((inode) => listeners.has(inode))) groups.add(group)
+  }
+  return [...groups]
+}
+
 /** The live (not zombie) processes of a process group. */
 export function groupMembers(pgid: number): number[] {
+  return allPids().filter((pid) => processGroupOf(pid) === pgid)
+}
+
+function allPids(): number[] {
   return readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))
     .map(Number)
-    .filter((pid) => processGroupOf(pid) === pgid)
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+  } catch {
+    return '' // gone
+  }
 }
 
 /** A live process' group, from /proc/<pid>/stat; undefined when it is gone or a zombie. */

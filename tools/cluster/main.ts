@@ -5,7 +5,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { defaultRunDir, startCluster, type Cluster } from './cluster.js'
-import { processGroupOf } from './draining-workers.js'
+import { gatewayWorkerGroups, processGroupOf } from './draining-workers.js'
 import { repoRoot } from './paths.js'
 import { sendSignal, type ProcessStatus } from './processes.js'
 import { SERVICE_ROLES, type ServiceRole } from './services.js'
@@ -140,6 +140,8 @@ async function down(state: ClusterState): Promise<void> {
   // No supervisor left to stop them in order: kill what it left behind. Each child led its own process
   // group, so signalling the group of a pid since reused by an unrelated program finds no group.
   for (const entry of state.processes) if (entry.pid !== null && isAlive(entry.pid)) sendSignal(entry.pid, 'SIGKILL', 'group')
+  // A killed gateway master's workers still draining are in a group the state no longer names.
+  for (const pgid of gatewayWorkerGroups(Number(new URL(state.gatewayUrl).port))) sendSignal(pgid, 'SIGKILL', 'group')
   console.log('supervisor was gone; killed the processes it left')
 }
 
