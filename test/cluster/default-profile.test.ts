@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -13,17 +13,12 @@ import { after, before, describe, test } from 'node:test'
 import { Admin } from '@platformatic/kafka'
 import { Redis } from 'ioredis'
 import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
+import { processStat } from '../../tools/cluster/draining-workers.js'
 import { DATA_GROUPS } from '../../tools/cluster/topology.js'
 import { roundTrip } from '../support/kafka.js'
 
 const run = promisify(execFile)
 const cliPath = fileURLToPath(new URL('../../tools/cluster/main.js', import.meta.url))
-
-/** A process' state letter from /proc (T = stopped). */
-function processState(pid: number): string {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]!
-}
 
 describe('default profile, infrastructure only', { timeout: 60_000 }, () => {
   const runDir = mkdtempSync(join(tmpdir(), 'cluster-default-'))
@@ -90,9 +85,9 @@ describe('default profile, infrastructure only', { timeout: 60_000 }, () => {
 
     const victim = listed.find((entry) => entry.name === 'redis-order-1')!
     await cli('pause', victim.name)
-    assert.equal(processState(victim.pid), 'T', 'paused')
+    assert.equal(processStat(victim.pid)?.state, 'T', 'paused')
     await cli('resume', victim.name)
-    assert.notEqual(processState(victim.pid), 'T', 'running again')
+    assert.notEqual(processStat(victim.pid)?.state, 'T', 'running again')
     assert.match((await cli('kill', victim.name)).stdout, /SIGKILL sent to redis-order-1/)
     await cluster.waitReady(victim.name)
     assert.notEqual(cluster.processes.find((entry) => entry.name === victim.name)!.pid, victim.pid, 'restarted')

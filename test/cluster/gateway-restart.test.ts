@@ -4,11 +4,12 @@
 // killing the whole process group (workers too) resets the connections it held.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { Agent, createServer, request, type Server } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, test } from 'node:test'
+import { CheckoutApi } from '../../tools/client/api.js'
 import { gatewayWorkerGroups, groupMembers } from '../../tools/cluster/draining-workers.js'
 import { gatewaySpec } from '../../tools/cluster/nginx.js'
 import { portAllocator } from '../../tools/cluster/ports.js'
@@ -20,30 +21,21 @@ const CLIENTS = 16
 
 /** CLIENTS keep-alive clients posting back to back for `durationMs`: every status, and every error message. */
 async function load(port: number, durationMs: number, duringLoad: () => Promise<void>): Promise<{ statuses: number[]; errors: string[] }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS })
+  const api = new CheckoutApi(`http://127.0.0.1:${port}`, CLIENTS)
   const statuses: number[] = []
   const errors: string[] = []
-  const post = () =>
-    new Promise<void>((resolve) => {
-      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/orders/checkout/x', agent }, (res) => {
-        res.resume()
-        res.once('end', () => {
-          statuses.push(res.statusCode ?? 0)
-          resolve()
-        })
-      })
-      req.once('error', (error) => {
-        errors.push(error.message)
-        resolve()
-      })
-      req.end()
-    })
   const deadline = Date.now() + durationMs
   const client = async () => {
-    while (Date.now() < deadline) await post()
+    while (Date.now() < deadline) {
+      try {
+        statuses.push((await api.post('/orders/checkout/x')).status)
+      } catch (error) {
+        errors.push((error as Error).message)
+      }
+    }
   }
   await Promise.all([...Array.from({ length: CLIENTS }, client), duringLoad()])
-  agent.destroy() // the clients hang up: the old workers' connections end
+  api.close() // the clients hang up: the old workers' connections end
   return { statuses, errors }
 }
 
@@ -115,11 +107,9 @@ describe('gateway kill', { timeout: 60_000 }, () => {
 
   test('a stop ends the gateway and any workers still draining', async () => {
     const master = gatewayPid()
-    const agent = new Agent({ keepAlive: true })
     // A connection left open keeps the killed master's workers draining.
-    await new Promise<void>((resolve, reject) =>
-      request({ host: '127.0.0.1', port, path: '/orders/x', agent }, (res) => res.resume().once('end', resolve)).once('error', reject).end(),
-    )
+    const api = new CheckoutApi(`http://127.0.0.1:${port}`)
+    await api.get('/orders/x')
     supervisor.signal('gateway', 'SIGKILL')
     await waitUntil('a new gateway master', async () => gatewayPid() !== master, 10_000)
     await supervisor.waitReady('gateway')
@@ -129,7 +119,7 @@ describe('gateway kill', { timeout: 60_000 }, () => {
     assert.deepEqual(gatewayWorkerGroups(port).sort(), [master, restarted].sort())
 
     await supervisor.stopAll([['gateway']])
-    agent.destroy()
+    api.close()
     assert.deepEqual(groupMembers(master), [])
     assert.deepEqual(groupMembers(restarted), [])
   })

@@ -103,13 +103,19 @@ function commandOf(pid: number): string {
   }
 }
 
-/** A live process' group, from /proc/<pid>/stat; undefined when it is gone or a zombie. */
+/** A live process' group; undefined when it is gone or a zombie. */
 export function processGroupOf(pid: number): number | undefined {
+  const stat = processStat(pid)
+  return stat === undefined || stat.state === 'Z' ? undefined : stat.group
+}
+
+/** A process' state letter (R, S, T = stopped, Z = zombie, ...) and group, from /proc/<pid>/stat. */
+export function processStat(pid: number): { state: string; group: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'.
     const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return state === 'Z' ? undefined : Number(group)
+    return { state: state!, group: Number(group) }
   } catch {
     return undefined // gone
   }
