@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test'
 import { Admin } from '@platformatic/kafka'
 import { Redis } from 'ioredis'
 import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
-import { processStat } from '../../tools/cluster/draining-workers.js'
+import { processStat } from '../../tools/cluster/proc.js'
 import { DATA_GROUPS } from '../../tools/cluster/topology.js'
 import { roundTrip } from '../support/kafka.js'
 

@@ -5,6 +5,9 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CheckoutApi } from '../client/api.js'
 import { startCluster, type Cluster } from '../cluster/cluster.js'
+import type { ProcessStatus } from '../cluster/processes.js'
+import { readState } from '../cluster/state.js'
+import { CpuProbe, type CpuReport } from './cpu.js'
 import { runLoad } from './load.js'
 import { parseOptions, UsageError, USAGE, type BenchOptions } from './options.js'
 import { startProgress } from './progress.js'
@@ -32,7 +35,22 @@ function faultEvents(file: string | null): FaultEvent[] {
 }
 
 /** Prepares the data, runs the load and reports it; an interrupted run still reports what it measured. */
-async function bench(options: BenchOptions, gatewayUrl: string, stop: AbortSignal): Promise<number> {
+/**
+ * Starts the CPU probe when the window opens and reads it when the window closes (or the load ends
+ * early); returns how to get its report once the load is over.
+ */
+function probeWindow(processes: () => ProcessStatus[], recorder: Recorder, openAtMs: number, closeAtMs: number): () => CpuReport | undefined {
+  const probe = new CpuProbe(processes)
+  let report: CpuReport | undefined
+  const close = () => (report ??= probe.started ? probe.stop(recorder.answeredInWindow) : undefined)
+  const timers = [setTimeout(() => probe.start(), openAtMs), setTimeout(close, closeAtMs)]
+  return () => {
+    for (const timer of timers) clearTimeout(timer)
+    return close()
+  }
+}
+
+async function bench(options: BenchOptions, gatewayUrl: string, stop: AbortSignal, processes: () => ProcessStatus[]): Promise<number> {
   // One socket per worker (closed loop) or per outstanding checkout (open loop): none waits for a socket.
   const api = new CheckoutApi(gatewayUrl, options.mode === 'closed' ? options.connections : options.maxInflight)
   try {
@@ -48,7 +66,9 @@ async function bench(options: BenchOptions, gatewayUrl: string, stop: AbortSigna
     log(`${describeLoad(options)}; Ctrl-C stops early and still reports`)
     const stopProgress = startProgress(recorder, phaseAt, (line) => process.stderr.write(`${line}\n`))
     const plan = { ...options, warmupMs, durationMs, timeoutMs: options.timeoutSeconds * 1000 }
+    const cpuReport = options.cpu ? probeWindow(processes, recorder, warmupMs, warmupMs + durationMs) : () => undefined
     const load = await runLoad(api, () => workload.nextOrder(), plan, recorder, stop).finally(stopProgress)
+    const cpu = cpuReport()
 
     const result: BenchResult = {
       options,
@@ -60,6 +80,7 @@ async function bench(options: BenchOptions, gatewayUrl: string, stop: AbortSigna
       summary: buildSummary(recorder.window(), load, options),
       series: recorder.series(),
       events: faultEvents(options.eventsFile),
+      ...(cpu ? { cpu } : {}),
     }
     writeResults(result)
     console.log(formatSummary(result))
@@ -97,13 +118,14 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal)
 
   try {
-    if (options.start === null) return await bench(options, options.url, stop.signal)
+    if (options.start === null) return await bench(options, options.url, stop.signal, () => readState(options.runDir).processes)
     log(`starting a ${options.start} cluster on free ports`)
     clusterStarting = true
     cluster = await startCluster({ profile: options.start, ports: 'free', log: (line) => log(`cluster: ${line}`) })
     clusterStarting = false
     log(`cluster ready: gateway ${cluster.gatewayUrl}, run folder ${cluster.runDir}`)
-    return await bench(options, cluster.gatewayUrl, stop.signal)
+    const started = cluster
+    return await bench(options, cluster.gatewayUrl, stop.signal, () => started.processes)
   } catch (error) {
     log(`failed: ${error instanceof Error ? error.message : String(error)}`)
     return 1

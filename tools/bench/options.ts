@@ -25,7 +25,10 @@ Load:
   --timeout S            a checkout not answered by then counts as a timeout (default 30)
 Output:
   --out DIR              results folder (default results/<timestamp>-<workload>-<mode>/)
-  --events FILE          JSON lines {"t": epoch_ms, "label": "..."}: drawn as markers in the report`
+  --events FILE          JSON lines {"t": epoch_ms, "label": "..."}: drawn as markers in the report
+  --cpu                  CPU per checkout of every cluster process over the window, per process and role
+                         (from /proc; with --url it reads the cluster of --run-dir, default run/current)
+  --run-dir DIR          the run folder of the cluster behind --url, for --cpu`
 
 export type ProfileToStart = 'default' | 'ha'
 
@@ -44,6 +47,9 @@ export type BenchOptions = Target & {
   timeoutSeconds: number
   outDir: string
   eventsFile: string | null
+  cpu: boolean
+  /** With --url and --cpu: the run folder whose cluster.json lists the processes. */
+  runDir: string
 }
 
 const DEFAULT_URL = 'http://127.0.0.1:8000'
@@ -97,6 +103,8 @@ export function parseOptions(args: string[]): BenchOptions | null {
       timeout: { type: 'string', default: '30' },
       out: { type: 'string' },
       events: { type: 'string' },
+      cpu: { type: 'boolean', default: false },
+      'run-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -124,5 +132,7 @@ export function parseOptions(args: string[]): BenchOptions | null {
     timeoutSeconds: positiveNumber('timeout', flags.timeout),
     outDir: resolve(flags.out ?? defaultOutDir(workload, mode)),
     eventsFile: flags.events === undefined ? null : resolve(flags.events),
+    cpu: flags.cpu,
+    runDir: resolve(flags['run-dir'] ?? join(repoRoot, 'run', 'current')),
   }
 }

@@ -86,6 +86,20 @@ function charts(result: BenchResult): string {
   return throughput + latency
 }
 
+/** With --cpu: CPU per checkout by role and by process over the measurement window. */
+function cpuSection({ cpu }: BenchResult): string {
+  if (!cpu) return ''
+  const ms = (value: number) => value.toFixed(3)
+  const roleRows = Object.entries(cpu.byRole)
+    .sort(([, a], [, b]) => b.cpuMs - a.cpuMs)
+    .map(([role, r]): Cell[] => [role, r.processes, ms(r.msPerCheckout), `${((100 * r.cpuMs) / Math.max(1, cpu.msPerCheckout * cpu.checkouts)).toFixed(1)}%`])
+  const processRows = cpu.byProcess.map((p): Cell[] => [p.name + (p.restarted ? ' (restarted)' : ''), p.role, Math.round(p.cpuMs), ms(p.msPerCheckout)])
+  return `<h2>CPU per checkout</h2>
+<p class="sub">${ms(cpu.msPerCheckout)} ms of cluster CPU per answered checkout (${cpu.checkouts} answers in ${formatNumber(cpu.windowSeconds)} s, ${cpu.clusterCores.toFixed(2)} cores busy on average), from utime + stime in /proc of every supervised process group. The load generator took ${ms(cpu.loadGenerator.msPerCheckout)} ms per checkout besides.</p>
+${table(['role', 'processes', 'ms per checkout', 'share'], roleRows)}
+${table(['process', 'role', 'CPU ms', 'ms per checkout'], processRows)}`
+}
+
 export function renderReport(result: BenchResult): string {
   const { summary, options, machine } = result
   const percent = (count: number) => (summary.requests ? `${((100 * count) / summary.requests).toFixed(2)}%` : '-')
@@ -134,6 +148,7 @@ ${table(['latency (ms)', 'p50', 'p90', 'p99', 'p99.9', 'max', 'mean', 'count'], 
 <h2>Status breakdown</h2>
 ${statusBar(result)}
 ${table(['outcome', 'count', 'share'], outcomeRows)}
+${cpuSection(result)}
 <h2>batch_init</h2>
 ${table(['request', 'status', 'ms'], result.batchInit.map(({ path, status, ms }): Cell[] => [`POST ${path}`, status, ms]))}
 <h2>Fault events</h2>

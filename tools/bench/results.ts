@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { relative } from 'node:path'
+import { formatCpu, type CpuReport } from './cpu.js'
 import type { LoadResult, StopReason } from './load.js'
 import type { BenchOptions } from './options.js'
 import { OUTCOME_CLASSES, type LatencySummary, type OutcomeClass, type SecondStats, type WindowStats } from './stats.js'
@@ -49,6 +50,8 @@ export interface BenchResult {
   summary: Summary
   series: SecondStats[]
   events: FaultEvent[]
+  /** With --cpu: the cluster's CPU over the window, per process and role. */
+  cpu?: CpuReport
 }
 
 export function machineInfo(): MachineInfo {
@@ -129,6 +132,7 @@ export function formatSummary(result: BenchResult): string {
     `  statuses           ${OUTCOME_CLASSES.map((outcomeClass) => `${outcomeClass} ${summary.classes[outcomeClass]}`).join('  ')}`,
     ...outcomes,
     ...(options.mode === 'open' ? [`  skipped            ${summary.skipped} (due while ${options.maxInflight} were in flight)`, `  late sends         ${summary.lateSends} (generator behind schedule)`] : []),
+    ...(result.cpu ? formatCpu(result.cpu) : []),
     `  batch_init         ${result.batchInit.map(({ path, ms }) => `${path.split('/')[1]} ${ms} ms`).join(', ')}`,
     `  results            ${shownPath(options.outDir)}/{result.json,report.html}`,
   ]

@@ -96,6 +96,7 @@ export class Recorder {
   readonly #window = { requests: 0, classes: emptyClasses(), outcomes: {} as Record<string, number>, skipped: 0 }
   readonly #answeredLatencies: number[] = []
   readonly #succeededLatencies: number[] = []
+  #answeredInWindow = 0
 
   constructor(
     private readonly windowStartMs: number,
@@ -111,12 +112,18 @@ export class Recorder {
     const bucket = this.#bucket(finishedAtMs)
     bucket.classes[outcome.outcomeClass]++
     if (outcome.outcomeClass !== 'error') bucket.latencies.push(latencyMs)
+    if (outcome.outcomeClass !== 'error' && this.#inWindow(finishedAtMs)) this.#answeredInWindow++
     if (!this.#inWindow(intendedAtMs)) return
     this.#window.requests++
     this.#window.classes[outcome.outcomeClass]++
     this.#window.outcomes[outcome.key] = (this.#window.outcomes[outcome.key] ?? 0) + 1
     if (outcome.outcomeClass !== 'error') this.#answeredLatencies.push(latencyMs)
     if (outcome.outcomeClass === '2xx') this.#succeededLatencies.push(latencyMs)
+  }
+
+  /** HTTP answers that finished (not were sent) inside the window: the work the cluster did in it. */
+  get answeredInWindow(): number {
+    return this.#answeredInWindow
   }
 
   recordSkipped(intendedAtMs: number): void {

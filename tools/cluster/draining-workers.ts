@@ -4,6 +4,7 @@
 // no client connection and has none waiting to be accepted: a quit closes idle keep-alive
 // connections, which would race a client just reusing one.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { allPids, commandOf, groupMembers, processGroupOf } from './proc.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sendSignal, type Leftovers } from './processes.js'
 
@@ -82,43 +83,6 @@ export function gatewayWorkerGroups(port: number): number[] {
     if (group !== undefined && commandOf(pid).startsWith('nginx') && socketInodes(pid).some((inode) => listeners.has(inode))) groups.add(group)
   }
   return [...groups]
-}
-
-/** The live (not zombie) processes of a process group. */
-export function groupMembers(pgid: number): number[] {
-  return allPids().filter((pid) => processGroupOf(pid) === pgid)
-}
-
-function allPids(): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .map(Number)
-}
-
-function commandOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-  } catch {
-    return '' // gone
-  }
-}
-
-/** A live process' group; undefined when it is gone or a zombie. */
-export function processGroupOf(pid: number): number | undefined {
-  const stat = processStat(pid)
-  return stat === undefined || stat.state === 'Z' ? undefined : stat.group
-}
-
-/** A process' state letter (R, S, T = stopped, Z = zombie, ...) and group, from /proc/<pid>/stat. */
-export function processStat(pid: number): { state: string; group: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'.
-    const [state, , group] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return { state: state!, group: Number(group) }
-  } catch {
-    return undefined // gone
-  }
 }
 
 /** The inodes of a process' open sockets. */
