@@ -58,9 +58,10 @@ export class ConsumerLoop {
     this.#options = options
   }
 
+  /** Joins the group; while the brokers or the group coordinator cannot be reached, keeps trying. */
   async start(): Promise<void> {
     this.#running = true
-    this.#session = await this.#open()
+    this.#session = await this.#reopen()
     this.#stopped = this.#supervise()
   }
 
@@ -95,17 +96,22 @@ export class ConsumerLoop {
       this.#options.logger.warn({ groupId: this.#options.groupId }, 'consumer stream lost, reconnecting')
       await session.stream.close().catch(() => undefined)
       await session.consumer.close().catch(() => undefined)
-      for (let attempt = 1; this.#running; attempt++) {
-        try {
-          this.#session = await this.#open()
-          break
-        } catch (err) {
-          metrics.kafkaErrors.inc({ operation: 'reconnect' })
-          this.#options.logger.warn({ err: (err as Error).message, attempt }, 'consumer reconnect failed')
-          await sleep(Math.min(250 * attempt, 2000))
-        }
+      this.#session = (await this.#reopen()) ?? session
+    }
+  }
+
+  /** A new session, retried with backoff until it opens (undefined if the loop stops meanwhile). */
+  async #reopen(): Promise<Session | undefined> {
+    for (let attempt = 1; this.#running; attempt++) {
+      try {
+        return await this.#open()
+      } catch (err) {
+        metrics.kafkaErrors.inc({ operation: 'reconnect' })
+        this.#options.logger.warn({ err: (err as Error).message, attempt, groupId: this.#options.groupId }, 'consumer could not join its group yet, retrying')
+        await sleep(Math.min(250 * attempt, 2000))
       }
     }
+    return undefined
   }
 
   /** Consumes until the stream ends (stop, or a lost connection). */

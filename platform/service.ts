@@ -1,6 +1,7 @@
 // Boots one service process: config, tracing, logger, Redis, Kafka publisher, the idempotent consumer
 // loop, HTTP (health, Prometheus metrics, the service's routes) and background sweepers; stops them all
 // on SIGTERM/SIGINT.
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { loadConfig, type Config, type ServiceName } from './config.js'
 import { createHttpApp } from './http.js'
@@ -60,7 +61,16 @@ export async function startService<State>(
     publisher,
     durable: () => awaitReplication(redis, config.redis.waitReplicas, config.redis.waitTimeoutMs),
   }
-  await ensureTopics(config.kafka, logger)
+  // A broker that is down or frozen at start-up delays the start; it is no reason to exit.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ensureTopics(config.kafka, logger)
+      break
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, attempt }, 'Kafka topics not reachable yet, retrying')
+      await sleep(Math.min(500 * attempt, 3000))
+    }
+  }
   const state = await definition.setup(context)
 
   let ready = false

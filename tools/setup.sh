@@ -54,6 +54,14 @@ if [ ! -d node_modules ] || { [ -f package-lock.json ] && [ package-lock.json -n
   touch node_modules # npm ci may keep the directory's old mtime
 fi
 
+# The runtime: Node 24 from the npm registry (package `node`, a dependency), which npm scripts find
+# first on their PATH. Its install script fetches the binary; should npm have skipped it, run it now.
+runtime="v$(node -p "require('./package.json').dependencies.node.replace(/^[^0-9]*/, '')")"
+if [ "$(node_modules/.bin/node --version 2>/dev/null)" != "$runtime" ]; then
+  say "installing the Node $runtime runtime (npm package node)"
+  (cd node_modules/node && node installArchSpecificPackage) >&2
+fi
+
 if [ ! -d kafka/lib ] || [ kafka/pom.xml -nt kafka/lib ]; then
   say "fetching Kafka jars (maven)"
   rm -rf kafka/lib

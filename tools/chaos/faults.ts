@@ -50,7 +50,7 @@ export function faultPlan(pauseMs: number): Fault[] {
 }
 
 /** The KRaft leader, as the nodes record it in their quorum state. */
-function activeKafkaController(cluster: Cluster): string {
+export function activeKafkaController(cluster: Cluster): string {
   for (const node of cluster.processes.filter((p) => p.role === 'kafka' && p.alive)) {
     try {
       const state = JSON.parse(readFileSync(join(cluster.runDir, node.name, 'data', '__cluster_metadata-0', 'quorum-state'), 'utf8')) as { leaderId?: number }
