@@ -1,7 +1,7 @@
 // One typed, validated configuration object per process, read once at start-up from the environment.
 // Defaults work for a single local process; the cluster launcher sets every variable explicitly.
 
-export type ServiceName = 'order' | 'stock' | 'payment' | 'orchestrator'
+export type ServiceName = 'order' | 'stock' | 'payment'
 
 export interface RedisConfig {
   /** redis://host:port when a single Redis is used (default profile). */
@@ -35,6 +35,8 @@ export interface Config {
   idempotencyTtlSeconds: number
   /** How long a checkout request waits for its saga's outcome before answering. */
   checkoutWaitMs: number
+  /** Checkouts one order replica runs at once; more are refused with 429 and Retry-After, changing nothing. */
+  maxCheckoutsInFlight: number
   /** A saga (or pending checkout) untouched this long has its current command sent again. */
   staleAfterMs: number
 }
@@ -53,7 +55,7 @@ export function loadConfig(env: Env = process.env, service?: ServiceName): Confi
     redis: {
       url: sentinels ? undefined : (env.REDIS_URL ?? 'redis://127.0.0.1:6379'),
       sentinels,
-      masterName: env.REDIS_MASTER_NAME ?? (name === 'orchestrator' ? 'saga' : name),
+      masterName: env.REDIS_MASTER_NAME ?? name,
       waitReplicas: int(env, 'REDIS_WAIT_REPLICAS', 0),
       waitTimeoutMs: int(env, 'REDIS_WAIT_TIMEOUT_MS', 1000),
     },
@@ -66,13 +68,14 @@ export function loadConfig(env: Env = process.env, service?: ServiceName): Confi
     stockUrl: env.STOCK_URL ?? 'http://127.0.0.1:8000',
     idempotencyTtlSeconds: int(env, 'IDEMPOTENCY_TTL_SECONDS', 24 * 3600),
     checkoutWaitMs: int(env, 'CHECKOUT_WAIT_MS', 60_000),
+    maxCheckoutsInFlight: int(env, 'MAX_CHECKOUTS_IN_FLIGHT', 1000),
     staleAfterMs: int(env, 'SAGA_STALE_AFTER_MS', 5_000),
   }
 }
 
 function parseService(value: string | undefined): ServiceName {
-  if (value === 'order' || value === 'stock' || value === 'payment' || value === 'orchestrator') return value
-  throw new Error(`SERVICE_NAME must be order, stock, payment or orchestrator (got ${JSON.stringify(value)})`)
+  if (value === 'order' || value === 'stock' || value === 'payment') return value
+  throw new Error(`SERVICE_NAME must be order, stock or payment (got ${JSON.stringify(value)})`)
 }
 
 function int(env: Env, key: string, fallback: number): number {

@@ -3,8 +3,8 @@
 // nothing is reported back before the change is durable (replicated when the profile asks for it).
 import { AppError, errorFromScript, type ErrorCode } from './errors.js'
 import { execPipeline, loadScript, unmarkReplay, type Redis, type Script } from './redis.js'
-import type { MessageHandler } from './idempotent-consumer.js'
-import { Topics, type AnyMessage, type Outgoing, type SagaInbox } from './messages.js'
+import type { Reaction } from './idempotent-consumer.js'
+import { Topics, type PaymentCommand, type SagaReply, type StockCommand } from './messages.js'
 
 const scriptsDir = new URL('./scripts/', import.meta.url)
 const BATCH_CHUNK = 5000
@@ -108,28 +108,33 @@ export function messageRecord(type: string, sagaId: string): string {
   return `idem:msg:${type}:${sagaId}`
 }
 
+type ParticipantCommand = StockCommand | PaymentCommand
+
 /** How a participant's saga commands map onto a counter store (see services/stock and services/payment). */
-export interface CounterCommands<Command extends AnyMessage> {
-  take: { command: Command['type']; succeeded: SagaInbox['type']; refused: SagaInbox['type'] }
-  giveBack: { command: Command['type']; done: SagaInbox['type'] }
+export interface CounterCommands<Command extends ParticipantCommand> {
+  take: { command: Command['type']; succeeded: SagaReply['type']; refused: SagaReply['type'] }
+  giveBack: { command: Command['type']; done: SagaReply['type'] }
   lines(command: Command): [string, number][]
 }
 
-/** The idempotent handler of a counter participant: take or give back, then reply to the orchestrator. */
-export function counterCommandHandler<Command extends AnyMessage>(store: CounterStore, commands: CounterCommands<Command>): MessageHandler {
-  return async (message) => {
-    const { type, sagaId, orderId } = message
-    const reply = (replyType: SagaInbox['type'], reason?: string): Outgoing[] => [
-      { topic: Topics.saga, message: { type: replyType, sagaId, orderId, ...(reason === undefined ? {} : { reason }) } as SagaInbox },
-    ]
+/** The idempotent handler of a counter participant: take or give back, then reply to the saga. */
+export function counterCommandHandler<Command extends ParticipantCommand>(store: CounterStore, commands: CounterCommands<Command>): (command: Command) => Promise<Reaction> {
+  return async (command) => {
+    const { type, sagaId, orderId, replyPartition } = command
+    const reply = (replyType: SagaReply['type'], reason?: string): Reaction => ({
+      send: [
+        {
+          topic: Topics.saga,
+          message: { type: replyType, sagaId, orderId, ...(reason === undefined ? {} : { reason }) } as SagaReply,
+          ...(replyPartition === undefined ? {} : { partition: replyPartition }),
+        },
+      ],
+    })
     if (type === commands.take.command) {
-      const result = await store.take(type, sagaId, commands.lines(message as Command))
+      const result = await store.take(type, sagaId, commands.lines(command))
       return result.ok ? reply(commands.take.succeeded) : reply(commands.take.refused, result.reason)
     }
-    if (type === commands.giveBack.command) {
-      await store.giveBack(type, commands.take.command, sagaId, commands.lines(message as Command))
-      return reply(commands.giveBack.done)
-    }
-    return []
+    await store.giveBack(type, commands.take.command, sagaId, commands.lines(command))
+    return reply(commands.giveBack.done)
   }
 }

@@ -9,6 +9,8 @@ export const ErrorCodes = {
   OUT_OF_STOCK: 409,
   INSUFFICIENT_CREDIT: 409,
   OVERFLOW: 422,
+  /** Past capacity: refused at once, nothing changed; retry after the Retry-After header's seconds. */
+  OVERLOADED: 429,
   UNAVAILABLE: 503,
 } as const
 

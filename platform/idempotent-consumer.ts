@@ -1,29 +1,38 @@
 // The idempotent consumer loop shared by every service.
 // For each batch: every handler runs one atomic Redis script (guard + change + stored reply), then the
-// writes are made durable (WAIT for the replica), then the replies are published, then the offsets are
-// committed. A crash anywhere in between redelivers the batch; the scripts answer a redelivered message
-// with the reply they stored the first time, and change nothing.
+// writes are made durable (WAIT for the replica), then what the handlers announce happens (replies
+// published, outcomes handed to waiting requests), then the offsets are committed. A crash anywhere in
+// between redelivers the batch; the scripts answer a redelivered message with the reply they stored the
+// first time, and change nothing.
 // Each message's handling is a consumer span continuing the trace in its headers; its replies carry it on.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Readable } from 'node:stream'
 import { createConsumer, type Publisher, type StringConsumer } from './kafka.js'
 import type { KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
-import { isEnvelope, type AnyMessage, type Outgoing } from './messages.js'
+import { decodeMessage, type Outgoing, type Topic, type TopicMessages } from './messages.js'
 import { metrics } from './metrics.js'
 import { Attr, context, contextFromKafkaHeaders, endSpan, messageAttributes, SpanKind, SpanName, startSpan, tracing } from './telemetry.js'
 
 const MAX_BATCHES_IN_FLIGHT = 8
 const COMMIT_INTERVAL_MS = 200
 
-export type MessageHandler = (message: AnyMessage) => Promise<Outgoing[]>
+/** What handling a message leads to, once the batch it came in is durable. */
+export interface Reaction {
+  /** Messages to publish (replies, the saga's next command). */
+  send: Outgoing[]
+  /** Local effects to announce, e.g. an outcome handed to the HTTP request waiting for it. */
+  announce?: () => void
+}
 
-export interface ConsumerLoopOptions {
+export type MessageHandler<T extends Topic = Topic> = (message: TopicMessages[T]) => Promise<Reaction>
+
+export interface ConsumerLoopOptions<T extends Topic> {
   kafka: KafkaConfig
   groupId: string
   clientId: string
-  topics: string[]
-  handle: MessageHandler
+  topic: T
+  handle: MessageHandler<T>
   publisher: Publisher
   /** Runs after a batch was applied and before its replies go out (the Redis replication barrier). */
   makeDurable: () => Promise<void>
@@ -48,14 +57,19 @@ interface Session {
   offsets: OffsetCommitter
 }
 
-export class ConsumerLoop {
-  readonly #options: ConsumerLoopOptions
+export class ConsumerLoop<T extends Topic> {
+  readonly #options: ConsumerLoopOptions<T>
   #session: Session | undefined
   #running = false
   #stopped: Promise<void> = Promise.resolve()
 
-  constructor(options: ConsumerLoopOptions) {
+  constructor(options: ConsumerLoopOptions<T>) {
     this.#options = options
+  }
+
+  /** The partitions of the topic this consumer has been assigned (none while it joins its group). */
+  ownedPartitions(): number[] {
+    return this.#session?.consumer.assignments?.find((a) => a.topic === this.#options.topic)?.partitions ?? []
   }
 
   /** Joins the group; while the brokers or the group coordinator cannot be reached, keeps trying. */
@@ -73,12 +87,20 @@ export class ConsumerLoop {
   }
 
   async #open(): Promise<Session> {
-    const { kafka, groupId, clientId, topics, logger } = this.#options
+    const { kafka, groupId, clientId, topic, logger } = this.#options
     const consumer = createConsumer(kafka, groupId, clientId)
-    const stream = await consumer.consume({ topics, mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+    const stream = await consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
     stream.on('error', (err: Error) => {
       metrics.kafkaErrors.inc({ operation: 'consume' })
       logger.error({ err: err.message, groupId }, 'consumer stream error')
+    })
+    // The client gives a member up when it cannot rejoin its group in time (a coordinator unreachable
+    // for a while), and says so with an 'error' event: unheard, that event would end the process.
+    // Closing the stream ends this session; the loop then opens a new one.
+    consumer.on('error', (err: Error) => {
+      metrics.kafkaErrors.inc({ operation: 'consume' })
+      logger.error({ err: err.message, groupId }, 'consumer left its group, rejoining with a new session')
+      void stream.close().catch(() => undefined)
     })
     return { consumer, stream: stream as unknown as Session['stream'], offsets: new OffsetCommitter(consumer, logger) }
   }
@@ -129,9 +151,9 @@ export class ConsumerLoop {
         await waitReadable()
         continue
       }
-      const replies = await this.#applyUntilDone(batch)
+      const reactions = await this.#applyUntilDone(batch)
       inFlight++
-      newest = this.#announce(batch, replies, offsets).finally(() => inFlight--)
+      newest = this.#announce(batch, reactions, offsets).finally(() => inFlight--)
       // The publisher keeps order, so once the newest batch is out, all earlier ones are too.
       if (inFlight >= MAX_BATCHES_IN_FLIGHT) await newest
     }
@@ -140,7 +162,7 @@ export class ConsumerLoop {
   }
 
   /** Handlers are idempotent, so a failed batch is simply applied again until it goes through. */
-  async #applyUntilDone(batch: Received[]): Promise<Outgoing[]> {
+  async #applyUntilDone(batch: Received[]): Promise<Reaction[]> {
     for (let attempt = 1; ; attempt++) {
       try {
         const replies = await this.#apply(batch)
@@ -154,8 +176,8 @@ export class ConsumerLoop {
     }
   }
 
-  async #apply(batch: Received[]): Promise<Outgoing[]> {
-    const { handle, logger } = this.#options
+  async #apply(batch: Received[]): Promise<Reaction[]> {
+    const { handle, logger, topic } = this.#options
     // Messages of one key (one order) run in order; different keys run concurrently.
     const byKey = new Map<string, Received[]>()
     for (const record of batch) {
@@ -163,27 +185,28 @@ export class ConsumerLoop {
       if (list) list.push(record)
       else byKey.set(record.key, [record])
     }
-    const replies: Outgoing[] = []
+    const reactions: Reaction[] = []
     await Promise.all(
       [...byKey.values()].map(async (records) => {
         for (const record of records) {
-          const message = parse(record.value)
+          const message = decodeMessage(topic, record.value)
           if (!message) {
             logger.error({ topic: record.topic, partition: record.partition, offset: String(record.offset) }, 'skipping malformed message')
             continue
           }
           metrics.consumerLag.observe({ topic: record.topic, partition: record.partition }, (Date.now() - Number(record.timestamp)) / 1000)
-          replies.push(...(tracing() ? await handleInSpan(handle, record, message) : await handle(message)))
+          reactions.push(tracing() ? await handleInSpan(handle, record, message) : await handle(message))
         }
       }),
     )
-    return replies
+    return reactions
   }
 
-  /** Publishes a batch's replies, then marks its offsets for the next commit. */
-  async #announce(batch: Received[], replies: Outgoing[], offsets: OffsetCommitter): Promise<void> {
+  /** Announces what a durable batch did (replies published, outcomes handed over), then marks its offsets for the next commit. */
+  async #announce(batch: Received[], reactions: Reaction[], offsets: OffsetCommitter): Promise<void> {
+    for (const reaction of reactions) reaction.announce?.()
     try {
-      await this.#options.publisher.publish(replies)
+      await this.#options.publisher.publish(reactions.flatMap((r) => r.send))
     } catch (err) {
       // Only a closing publisher gives up; the uncommitted batch is redelivered to whoever consumes next.
       this.#options.logger.warn({ err: (err as Error).message }, 'replies not published, offsets not committed')
@@ -240,7 +263,7 @@ class OffsetCommitter {
 }
 
 /** Handles one message inside its consumer span; its replies are sent on behalf of that span. */
-async function handleInSpan(handle: MessageHandler, record: Received, message: AnyMessage): Promise<Outgoing[]> {
+async function handleInSpan<T extends Topic>(handle: MessageHandler<T>, record: Received, message: TopicMessages[T]): Promise<Reaction> {
   const attributes = {
     [Attr.messagingSystem]: 'kafka',
     [Attr.messagingOperation]: 'process',
@@ -251,22 +274,13 @@ async function handleInSpan(handle: MessageHandler, record: Received, message: A
   }
   const started = startSpan(SpanName.process(record.topic), SpanKind.CONSUMER, attributes, contextFromKafkaHeaders(record.headers))
   try {
-    const replies = await context.with(started.context, () => handle(message))
-    for (const reply of replies) reply.trace = started.context
+    const reaction = await context.with(started.context, () => handle(message))
+    for (const outgoing of reaction.send) outgoing.trace = started.context
     endSpan(started.span)
-    return replies
+    return reaction
   } catch (err) {
     endSpan(started.span, err)
     throw err
-  }
-}
-
-function parse(value: string): AnyMessage | undefined {
-  try {
-    const message: unknown = JSON.parse(value)
-    return isEnvelope(message) ? message : undefined
-  } catch {
-    return undefined
   }
 }
 

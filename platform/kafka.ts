@@ -106,6 +106,7 @@ export class Publisher {
           topic: o.topic,
           key: o.message.orderId,
           value: JSON.stringify(o.message),
+          ...(o.partition === undefined ? {} : { partition: o.partition }),
           ...(entry.headers ? { headers: entry.headers[i] } : {}),
         })),
       )

@@ -1,20 +1,22 @@
-// Message contracts of the checkout saga, grouped by the topic that carries them.
-// Commands are imperative (ReserveStock), replies past tense (StockReserved). Every message carries the
-// saga id and the order id (the partition key, so one order's messages stay in order); the idempotency
-// key of a command is its type plus its saga id.
+// Message contracts of the checkout saga, one union per topic.
+// The order service runs the saga: it sends commands to the participants (stock, payment), which answer
+// on checkout.saga. Commands are imperative (ReserveStock), replies past tense (StockReserved). Every
+// message carries the saga id and the order id (the partition key, so one order's messages stay in
+// order); the idempotency key of a command is its type plus its saga id.
 import type { Context } from '@opentelemetry/api'
 
 export type Line = [itemId: string, quantity: number]
 
 export const Topics = {
-  /** Orchestrator inbox: checkout requests from order, replies from every participant. */
+  /** The saga's inbox, read by the order service: the participants' replies. */
   saga: 'checkout.saga',
   stock: 'stock.commands',
   payment: 'payment.commands',
-  order: 'order.commands',
 } as const
 
-export const allTopics = Object.values(Topics)
+export type Topic = (typeof Topics)[keyof typeof Topics]
+
+export const allTopics: readonly Topic[] = Object.values(Topics)
 
 interface Envelope<T extends string> {
   type: T
@@ -22,45 +24,89 @@ interface Envelope<T extends string> {
   orderId: string
 }
 
-// --- checkout.saga (to the orchestrator) ---
-export interface CheckoutRequested extends Envelope<'CheckoutRequested'> {
-  /** The order replica whose HTTP request waits for the outcome ('' when unknown). */
-  origin: string
-  userId: string
-  items: Line[]
-  total: number
+interface Command<T extends string> extends Envelope<T> {
+  /**
+   * The checkout.saga partition to answer on: one that the order replica running the saga consumes,
+   * so the reply usually finds its saga (and the waiting HTTP request) in that process. Absent: by key.
+   */
+  replyPartition?: number
 }
-export type StockReply = Envelope<'StockReserved' | 'StockReleased'> | Rejection<'StockRejected'>
-export type PaymentReply = Envelope<'PaymentCharged' | 'PaymentRefunded'> | Rejection<'PaymentRejected'>
-export interface Rejection<T extends string> extends Envelope<T> {
+
+interface Rejection<T extends string> extends Envelope<T> {
   reason: string
 }
-export type SagaInbox = CheckoutRequested | StockReply | PaymentReply
 
 // --- stock.commands ---
-export interface StockCommand extends Envelope<'ReserveStock' | 'ReleaseStock'> {
+export interface StockCommand extends Command<'ReserveStock' | 'ReleaseStock'> {
   items: Line[]
 }
 
 // --- payment.commands ---
-export interface PaymentCommand extends Envelope<'ChargePayment' | 'RefundPayment'> {
+export interface PaymentCommand extends Command<'ChargePayment' | 'RefundPayment'> {
   userId: string
   amount: number
 }
 
-// --- order.commands (a saga's outcome; awaits no reply) ---
-export type OrderCommand = (Envelope<'MarkOrderPaid'> | Rejection<'CancelCheckout'>) & { origin: string }
+// --- checkout.saga ---
+export type StockReply = Envelope<'StockReserved' | 'StockReleased'> | Rejection<'StockRejected'>
+export type PaymentReply = Envelope<'PaymentCharged' | 'PaymentRefunded'> | Rejection<'PaymentRejected'>
+export type SagaReply = StockReply | PaymentReply
 
-export type AnyMessage = SagaInbox | StockCommand | PaymentCommand | OrderCommand
-
-export interface Outgoing {
-  topic: string
-  message: AnyMessage
-  /** In process only, when tracing: the span this message is sent on behalf of (e.g. the consumed message it answers). */
-  trace?: Context
+export interface TopicMessages {
+  'checkout.saga': SagaReply
+  'stock.commands': StockCommand
+  'payment.commands': PaymentCommand
 }
 
-export function isEnvelope(value: unknown): value is AnyMessage {
-  const v = value as Partial<Envelope<string>> | null
-  return typeof v === 'object' && v !== null && typeof v.type === 'string' && typeof v.sagaId === 'string' && typeof v.orderId === 'string'
+export type AnyMessage = TopicMessages[Topic]
+
+/** A message to publish; `topic` decides what it may carry. */
+export type Outgoing = {
+  [T in Topic]: {
+    topic: T
+    message: TopicMessages[T]
+    /** Where to put it; by default the partition of its key (the order id). */
+    partition?: number
+    /** In process only, when tracing: the span this message is sent on behalf of (e.g. the consumed message it answers). */
+    trace?: Context
+  }
+}[Topic]
+
+/** The types each topic carries: what a consumer accepts, anything else is malformed. */
+const TYPES: { [T in Topic]: readonly TopicMessages[T]['type'][] } = {
+  'checkout.saga': ['StockReserved', 'StockReleased', 'StockRejected', 'PaymentCharged', 'PaymentRefunded', 'PaymentRejected'],
+  'stock.commands': ['ReserveStock', 'ReleaseStock'],
+  'payment.commands': ['ChargePayment', 'RefundPayment'],
+}
+
+const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0
+const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+const isLine = (value: unknown): value is Line => Array.isArray(value) && value.length === 2 && isText(value[0]) && isCount(value[1])
+
+/** A decoded message of `topic`, or undefined when it is not one (wrong shape, unknown type, bad field). */
+export function decodeMessage<T extends Topic>(topic: T, text: string): TopicMessages[T] | undefined {
+  let value: Record<string, unknown>
+  try {
+    value = JSON.parse(text) as Record<string, unknown>
+  } catch {
+    return undefined
+  }
+  if (typeof value !== 'object' || value === null || !isText(value.sagaId) || !isText(value.orderId)) return undefined
+  if (!(TYPES[topic] as readonly unknown[]).includes(value.type)) return undefined
+  if (value.replyPartition !== undefined && !isCount(value.replyPartition)) return undefined
+  switch (value.type) {
+    case 'ReserveStock':
+    case 'ReleaseStock':
+      if (!Array.isArray(value.items) || !value.items.every(isLine)) return undefined
+      break
+    case 'ChargePayment':
+    case 'RefundPayment':
+      if (!isText(value.userId) || !isCount(value.amount)) return undefined
+      break
+    case 'StockRejected':
+    case 'PaymentRejected':
+      if (!isText(value.reason)) return undefined
+      break
+  }
+  return value as unknown as TopicMessages[T]
 }

@@ -25,7 +25,7 @@ export const metrics = {
   }),
   sagaOutcomes: new Counter({
     name: 'saga_outcomes_total',
-    help: 'Checkout sagas finished by this orchestrator: outcome "paid" or the refusal reason',
+    help: 'Checkout sagas this order replica finished: outcome "paid" or the refusal reason',
     labelNames: ['outcome'] as const,
     registers: [registry],
   }),

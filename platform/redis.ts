@@ -74,24 +74,57 @@ export function loadScript(redis: Redis, dir: URL, name: string): Script {
 }
 
 /**
- * Waits until `replicas` replicas hold every write this connection made so far (Redis WAIT).
- * Throws when they do not acknowledge in time (attempts × timeout), so the caller does not announce the effect.
+ * The durability barrier of one Redis connection: wait() resolves once `replicas` replicas hold every
+ * write this connection made before the call (Redis WAIT), and throws when they do not acknowledge in
+ * time, so the caller does not announce the effect. Callers share WAITs: one is in flight at a time, and
+ * everyone who arrives meanwhile joins the next one, which is sent after their writes and so covers
+ * them. Under load that is a WAIT per round trip instead of one per write.
  */
-export async function awaitReplication(redis: Redis, replicas: number, timeoutMs: number): Promise<void> {
-  if (replicas <= 0) return
-  // A replica that is resyncing (after a restart or a failover) acknowledges again within seconds:
-  // keep asking for a while rather than failing the request at the first timeout.
-  const waitForReplicas = async () => {
-    let acked = 0
-    for (let attempt = 0; attempt < REPLICATION_ATTEMPTS; attempt++) {
-      acked = await redis.wait(replicas, timeoutMs)
-      if (acked >= replicas) return
-    }
-    metrics.redisErrors.inc({ operation: 'wait' })
-    throw new Error(`only ${acked}/${replicas} Redis replicas acknowledged the write`)
+export class DurabilityBarrier {
+  #inFlight: Promise<void> | undefined
+  #next: Promise<void> | undefined
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly replicas: number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  wait(): Promise<void> {
+    if (this.replicas <= 0) return Promise.resolve()
+    if (!this.#inFlight) return this.#send()
+    this.#next ??= this.#inFlight.then(noop, noop).then(() => {
+      this.#next = undefined
+      return this.#send()
+    })
+    return this.#next
   }
-  return tracing() ? inSpan(SpanName.redis('WAIT'), SpanKind.CLIENT, { [Attr.dbSystem]: 'redis', [Attr.dbOperation]: 'WAIT' }, waitForReplicas) : waitForReplicas()
+
+  #send(): Promise<void> {
+    const sent = this.#waitForReplicas().finally(() => {
+      if (this.#inFlight === sent) this.#inFlight = undefined
+    })
+    this.#inFlight = sent
+    return sent
+  }
+
+  #waitForReplicas(): Promise<void> {
+    // A replica that is resyncing (after a restart or a failover) acknowledges again within seconds:
+    // keep asking for a while rather than failing the request at the first timeout.
+    const wait = async () => {
+      let acked = 0
+      for (let attempt = 0; attempt < REPLICATION_ATTEMPTS; attempt++) {
+        acked = await this.redis.wait(this.replicas, this.timeoutMs)
+        if (acked >= this.replicas) return
+      }
+      metrics.redisErrors.inc({ operation: 'wait' })
+      throw new Error(`only ${acked}/${this.replicas} Redis replicas acknowledged the write`)
+    }
+    return tracing() ? inSpan(SpanName.redis('WAIT'), SpanKind.CLIENT, { [Attr.dbSystem]: 'redis', [Attr.dbOperation]: 'WAIT' }, wait) : wait()
+  }
 }
+
+const noop = () => {}
 
 const REPLICATION_ATTEMPTS = 5
 

@@ -9,7 +9,8 @@ import { ConsumerLoop, type MessageHandler } from './idempotent-consumer.js'
 import { ensureTopics, Publisher } from './kafka.js'
 import { createLogger, type Logger } from './logger.js'
 import { registry } from './metrics.js'
-import { closeRedis, awaitReplication, connectRedis, type Redis } from './redis.js'
+import type { Topic } from './messages.js'
+import { closeRedis, connectRedis, DurabilityBarrier, type Redis } from './redis.js'
 import { startTracing, tracing } from './telemetry.js'
 
 export interface ServiceContext {
@@ -19,19 +20,21 @@ export interface ServiceContext {
   publisher: Publisher
   /** Waits until the writes made so far on `redis` are durable (replicated when the profile asks). */
   durable(): Promise<void>
+  /** The partitions of the consumed topic assigned to this process right now (none while it joins its group). */
+  ownedPartitions(): number[]
 }
 
 export interface Background {
   stop(): Promise<void> | void
 }
 
-export interface ServiceDefinition<State> {
+export interface ServiceDefinition<State, T extends Topic = Topic> {
   name: ServiceName
   /** Builds the service's own state (stores, waiters) once the connections exist. */
   setup(context: ServiceContext): State | Promise<State>
   routes?(app: FastifyInstance, state: State, context: ServiceContext): void
-  /** The topics this service consumes, and what it does with each message. */
-  consumes?: { topics: string[]; handler(state: State, context: ServiceContext): MessageHandler }
+  /** The topic this service consumes, and what it does with each message. */
+  consumes?: { topic: T; handler(state: State, context: ServiceContext): MessageHandler<T> }
   background?(state: State, context: ServiceContext): Background[]
 }
 
@@ -44,8 +47,8 @@ export interface RunningService<State> {
   stop(): Promise<void>
 }
 
-export async function startService<State>(
-  definition: ServiceDefinition<State>,
+export async function startService<State, T extends Topic>(
+  definition: ServiceDefinition<State, T>,
   env: Record<string, string | undefined> = process.env,
 ): Promise<RunningService<State>> {
   const config = loadConfig(env, definition.name)
@@ -54,12 +57,15 @@ export async function startService<State>(
   const logger = createLogger(config.service, config.instanceId, config.logLevel)
   const redis = connectRedis(config.redis, logger, config.instanceId)
   const publisher = new Publisher(config.kafka, config.instanceId, logger)
+  const barrier = new DurabilityBarrier(redis, config.redis.waitReplicas, config.redis.waitTimeoutMs)
+  let loop: ConsumerLoop<T> | undefined
   const context: ServiceContext = {
     config,
     logger,
     redis,
     publisher,
-    durable: () => awaitReplication(redis, config.redis.waitReplicas, config.redis.waitTimeoutMs),
+    durable: () => barrier.wait(),
+    ownedPartitions: () => loop?.ownedPartitions() ?? [],
   }
   // A broker that is down or frozen at start-up delays the start; it is no reason to exit.
   for (let attempt = 1; ; attempt++) {
@@ -79,12 +85,12 @@ export async function startService<State>(
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
   definition.routes?.(app, state, context)
 
-  const loop = definition.consumes
+  loop = definition.consumes
     ? new ConsumerLoop({
         kafka: config.kafka,
         groupId: config.service,
         clientId: config.instanceId,
-        topics: definition.consumes.topics,
+        topic: definition.consumes.topic,
         handle: definition.consumes.handler(state, context),
         publisher,
         makeDurable: context.durable,
@@ -118,7 +124,7 @@ export async function startService<State>(
 }
 
 /** Process entry point: start, stop cleanly on SIGTERM/SIGINT, exit non-zero on a fatal error. */
-export function main<State>(definition: ServiceDefinition<State>): void {
+export function main<State, T extends Topic>(definition: ServiceDefinition<State, T>): void {
   startService(definition)
     .then((service) => {
       const shutdown = () => {

@@ -1,8 +1,10 @@
-// The order service: orders and their lines; starts checkout sagas and answers when they finish.
+// The order service: orders and their lines; runs the checkout saga of each order and answers the
+// checkout request with its outcome.
 import { Topics } from '../../platform/messages.js'
 import type { ServiceDefinition } from '../../platform/service.js'
 import { startSweeper } from '../../platform/sweeper.js'
-import { checkoutRequested, orderHandlers } from './handlers.js'
+import { CheckoutSagas } from './checkouts.js'
+import { orderHandlers } from './handlers.js'
 import { orderRoutes } from './routes.js'
 import { StockClient } from './stock-client.js'
 import { OrderStore } from './store.js'
@@ -11,35 +13,26 @@ import { CheckoutWaiters } from './waiters.js'
 export interface OrderService {
   store: OrderStore
   waiters: CheckoutWaiters
+  sagas: CheckoutSagas
   stock: StockClient
 }
 
-export const orderService: ServiceDefinition<OrderService> = {
+export const orderService: ServiceDefinition<OrderService, typeof Topics.saga> = {
   name: 'order',
-  async setup({ redis, config, logger }) {
+  async setup(context) {
+    const { redis, config, logger } = context
     const store = new OrderStore(redis, config)
     const waiters = new CheckoutWaiters(redis, store, config.instanceId, logger)
     await waiters.start()
-    return { store, waiters, stock: new StockClient(config.stockUrl) }
+    return { store, waiters, sagas: new CheckoutSagas(store, waiters, context), stock: new StockClient(config.stockUrl) }
   },
   routes: orderRoutes,
-  consumes: { topics: [Topics.order], handler: ({ store, waiters }) => orderHandlers(store, waiters) },
-  // A checkout recorded here but never handed to the orchestrator (the process died in between)
-  // is handed over again; the orchestrator ignores a saga it already runs.
-  background: ({ store, waiters }, { redis, config, logger, publisher }) => [
+  consumes: { topic: Topics.saga, handler: ({ sagas }) => orderHandlers(sagas) },
+  // A saga whose replica died between two steps stops moving: one replica at a time re-sends the
+  // current command of every saga that has not moved for a while (participants answer repeats from
+  // their records, and a late reply moves nothing).
+  background: ({ waiters, sagas }, { redis, logger }) => [
     waiters,
-    startSweeper({
-      redis,
-      name: 'order-pending-checkouts',
-      intervalMs: 1000,
-      logger,
-      async sweep() {
-        const stale = await store.claimStalePending(Date.now() - config.staleAfterMs, 200)
-        if (stale.length === 0) return
-        logger.warn({ sagaIds: stale.map((s) => s.sagaId) }, 're-sending stale checkout requests')
-        // The replica that waited may be gone: its successor finds the outcome by polling.
-        await publisher.publish(stale.map((checkout) => checkoutRequested(checkout, '')))
-      },
-    }),
+    startSweeper({ redis, name: 'order-stale-checkouts', intervalMs: 1000, logger, sweep: () => sagas.resumeStale() }),
   ],
 }

@@ -5,9 +5,8 @@ import { idempotencyKey, parseAmount, parseBatchSize, parseId, route, type Param
 import type { ServiceContext } from '../../platform/service.js'
 import type { OrderService } from './app.js'
 import { refusalOf } from './domain.js'
-import { checkoutRequested } from './handlers.js'
 
-export function orderRoutes(app: FastifyInstance, { store, waiters, stock }: OrderService, context: ServiceContext): void {
+export function orderRoutes(app: FastifyInstance, { store, sagas, stock }: OrderService, context: ServiceContext): void {
   route(app, 'POST', '/orders/create/:userId', async (request) => {
     const userId = parseId((request.params as Params).userId, 'user id')
     const orderId = await store.create(randomUUID(), userId, idempotencyKey(request))
@@ -30,29 +29,25 @@ export function orderRoutes(app: FastifyInstance, { store, waiters, stock }: Ord
   })
 
   // Starts the order's saga (or joins the one this request's idempotency key started) and answers
-  // with its final outcome: 2xx once stock is taken and payment made, 4xx when nothing was.
+  // with its final outcome: 2xx once stock is taken and payment made, 4xx when nothing was. Past
+  // this replica's share of the machine, refuses at once with 429 and nothing changed.
+  let inFlight = 0
   route(app, 'POST', '/orders/checkout/:orderId', async (request, reply) => {
     const orderId = parseId((request.params as Params).orderId, 'order id')
-    const started = await store.beginCheckout(orderId, randomUUID(), idempotencyKey(request))
-    const outcomePromise = waiters.wait(started.sagaId, context.config.checkoutWaitMs)
-    if (started.kind === 'start') {
-      try {
-        await context.durable()
-        await context.publisher.publish([checkoutRequested(started, context.config.instanceId)])
-      } catch (err) {
-        // The checkout is recorded as pending: the sweeper hands it over once Kafka is back. Keep waiting.
-        context.logger.warn({ err: (err as Error).message, sagaId: started.sagaId, orderId }, 'checkout request not published yet')
-      }
-    } else {
-      const [known] = await store.outcomes([started.sagaId])
-      if (known) return answer(orderId, known)
+    if (inFlight >= context.config.maxCheckoutsInFlight) {
+      reply.header('retry-after', '1')
+      throw new AppError('OVERLOADED', `${inFlight} checkouts in progress here; retry in a second with the same Idempotency-Key`)
     }
-    const outcome = await outcomePromise
-    if (outcome === undefined) {
-      context.logger.error({ sagaId: started.sagaId, orderId }, 'checkout outcome not known in time')
-      return reply.code(503).send({ error: `outcome of checkout ${started.sagaId} not known yet; retry with the same Idempotency-Key` })
+    inFlight++
+    try {
+      const outcome = await sagas.checkout(orderId, idempotencyKey(request))
+      if (outcome === undefined) throw new AppError('UNAVAILABLE', `the outcome of the checkout of order ${orderId} is not known yet; retry with the same Idempotency-Key`)
+      const refusal = refusalOf(outcome, orderId)
+      if (refusal) throw refusal
+      return { order_id: orderId, paid: true }
+    } finally {
+      inFlight--
     }
-    return answer(orderId, outcome)
   })
 
   route(app, 'POST', '/orders/batch_init/:n/:nItems/:nUsers/:itemPrice', async (request) => {
@@ -65,10 +60,4 @@ export function orderRoutes(app: FastifyInstance, { store, waiters, stock }: Ord
     await context.durable()
     return { msg: `batch init of ${n} orders successful`, count: n }
   })
-}
-
-function answer(orderId: string, outcome: string): { order_id: string; paid: true } {
-  const refusal = refusalOf(outcome, orderId)
-  if (refusal) throw refusal
-  return { order_id: orderId, paid: true }
 }

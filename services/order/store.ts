@@ -1,14 +1,17 @@
 // The only file that knows the order service's Redis keys:
-//   order:<id>            hash {user_id, paid, total, items, checkout (saga id while one runs)}
+//   order:<id>            hash {user_id, paid, total, items}, and while a checkout saga runs
+//                         {checkout (its id), phase, step, reason, origin (the replica whose request waits)}
 //   checkout:<saga id>    the saga's outcome, once known
-//   checkouts:pending     sorted set of orders with a running saga, by start time (for the sweeper)
+//   checkouts:pending     sorted set of orders with a running saga, by its last move (for the sweeper)
 import { AppError, errorFromScript } from '../../platform/errors.js'
 import { httpRecord } from '../../platform/counters.js'
 import type { Config } from '../../platform/config.js'
 import type { Line } from '../../platform/messages.js'
 import { metrics } from '../../platform/metrics.js'
-import { execPipeline, loadScript, unmarkReplay, type Redis, type Script } from '../../platform/redis.js'
-import { decodeLines, encodeLines, PAID, type Outcome } from './domain.js'
+import { execPipeline, loadScript, type Redis, type Script } from '../../platform/redis.js'
+import type { Position } from '../../platform/saga.js'
+import type { CheckoutData } from './checkout-saga.js'
+import { decodeLines, encodeLines, type Outcome } from './domain.js'
 
 const scriptsDir = new URL('./scripts/', import.meta.url)
 const sharedScriptsDir = new URL('../../platform/scripts/', import.meta.url)
@@ -23,19 +26,21 @@ export interface Order {
   total_cost: number
 }
 
-/** A checkout saga as the order service hands it to the orchestrator. */
-export interface StartedCheckout {
-  orderId: string
-  sagaId: string
-  userId: string
-  items: Line[]
-  total: number
+export type CheckoutStart = ({ kind: 'start' } & CheckoutData) | { kind: 'join'; sagaId: string }
+
+/** A running checkout saga as persisted on its order. */
+export interface RunningCheckout {
+  data: CheckoutData
+  position: Position
+  /** The replica whose HTTP request waits for the outcome. */
+  origin: string
 }
 
-export type CheckoutStart = ({ kind: 'start' } & StartedCheckout) | { kind: 'join'; sagaId: string }
+/** What finishing a saga found: it finished now, it had finished before, or it is not where the caller saw it. */
+export type Finish = { kind: 'done'; origin: string } | { kind: 'replay'; outcome: Outcome } | { kind: 'stale' }
 
 export class OrderStore {
-  readonly #scripts: Record<'create' | 'addItem' | 'begin' | 'finish', Script>
+  readonly #scripts: Record<'create' | 'addItem' | 'begin' | 'advance' | 'finish', Script>
   readonly #ttl: number
 
   constructor(
@@ -47,6 +52,7 @@ export class OrderStore {
       create: loadScript(redis, sharedScriptsDir, 'create-entity'),
       addItem: loadScript(redis, scriptsDir, 'add-item'),
       begin: loadScript(redis, scriptsDir, 'begin-checkout'),
+      advance: loadScript(redis, scriptsDir, 'advance-checkout'),
       finish: loadScript(redis, scriptsDir, 'finish-checkout'),
     }
   }
@@ -70,8 +76,10 @@ export class OrderStore {
     return Number(reply.slice(3))
   }
 
-  async beginCheckout(orderId: string, sagaId: string, idempotencyKey: string | undefined): Promise<CheckoutStart> {
-    const reply = (await this.#scripts.begin([key(orderId), httpRecord(idempotencyKey, 'checkout'), PENDING], [sagaId, Date.now(), this.#ttl, orderId])) as string[]
+  /** Starts the order's checkout saga at `firstStep`, or joins the one this idempotency key started. */
+  async beginCheckout(orderId: string, sagaId: string, idempotencyKey: string | undefined, firstStep: string, origin: string): Promise<CheckoutStart> {
+    const keys = [key(orderId), httpRecord(idempotencyKey, 'checkout'), PENDING]
+    const reply = (await this.#scripts.begin(keys, [sagaId, Date.now(), this.#ttl, orderId, firstStep, origin])) as string[]
     const [status, id, userId, items, total] = reply
     const error = errorFromScript(status!, `order ${orderId}`)
     if (error) throw error
@@ -82,30 +90,46 @@ export class OrderStore {
     return { kind: 'start', orderId, sagaId: id!, userId: userId!, items: decodeLines(items), total: Number(total) }
   }
 
-  /** Records the saga's outcome on the order; returns the outcome recorded first. */
-  async finishCheckout(orderId: string, sagaId: string, outcome: Outcome): Promise<Outcome> {
-    const reply = String(await this.#scripts.finish([key(orderId), outcomeKey(sagaId), PENDING], [sagaId, outcome, this.#ttl, orderId]))
-    return unmarkReplay(reply, outcome === PAID ? 'MarkOrderPaid' : 'CancelCheckout')
+  /** Moves the saga from `from` to `to` (not done), guarded: false when it was no longer at `from`. */
+  async advanceCheckout(data: CheckoutData, from: Position, to: Position & { step: string }): Promise<boolean> {
+    const args = [data.sagaId, from.phase, stepOf(from), to.phase, to.step, to.reason ?? '', Date.now(), data.orderId]
+    return (await this.#scripts.advance([key(data.orderId), PENDING], args)) === 1
+  }
+
+  /** Ends the saga from `from` with its outcome, guarded like advanceCheckout. */
+  async finishCheckout(data: CheckoutData, from: Position, outcome: Outcome): Promise<Finish> {
+    const keys = [key(data.orderId), outcomeKey(data.sagaId), PENDING]
+    const [status, value] = (await this.#scripts.finish(keys, [data.sagaId, from.phase, stepOf(from), outcome, this.#ttl, data.orderId])) as string[]
+    if (status === 'DONE') return { kind: 'done', origin: value ?? '' }
+    if (status === 'REPLAY') return { kind: 'replay', outcome: value! }
+    return { kind: 'stale' }
+  }
+
+  /** The order's running checkout saga, if it has one (and it is `sagaId`, when given). */
+  async runningCheckout(orderId: string, sagaId?: string): Promise<RunningCheckout | undefined> {
+    const [checkout, phase, step, reason, origin, userId, items, total] = await this.redis.hmget(key(orderId), 'checkout', 'phase', 'step', 'reason', 'origin', 'user_id', 'items', 'total')
+    if (!checkout || !step || (sagaId !== undefined && checkout !== sagaId) || (phase !== 'forward' && phase !== 'compensating')) return undefined
+    return {
+      data: { sagaId: checkout, orderId, userId: userId ?? '', items: decodeLines(items ?? ''), total: Number(total) },
+      position: { phase, step, ...(reason ? { reason } : {}) },
+      origin: origin ?? '',
+    }
   }
 
   async outcomes(sagaIds: string[]): Promise<(Outcome | null)[]> {
     return sagaIds.length === 0 ? [] : this.redis.mget(sagaIds.map(outcomeKey))
   }
 
-  /** Orders whose saga started before `olderThan` (ms epoch) and has not finished; their start time is reset. */
-  async claimStalePending(olderThan: number, limit: number): Promise<StartedCheckout[]> {
+  /** Orders whose saga has not moved since `olderThan` (ms epoch); their clock is reset, so one sweep claims them. */
+  async claimStalePending(olderThan: number, limit: number): Promise<string[]> {
     const orderIds = await this.redis.zrangebyscore(PENDING, 0, olderThan, 'LIMIT', 0, limit)
-    const stale: StartedCheckout[] = []
-    for (const orderId of orderIds) {
-      const [sagaId, userId, items, total] = await this.redis.hmget(key(orderId), 'checkout', 'user_id', 'items', 'total')
-      if (!sagaId) {
-        await this.redis.zrem(PENDING, orderId)
-        continue
-      }
-      await this.redis.zadd(PENDING, 'XX', Date.now(), orderId)
-      stale.push({ orderId, sagaId, userId: userId ?? '', items: decodeLines(items ?? ''), total: Number(total) })
-    }
-    return stale
+    if (orderIds.length > 0) await this.redis.zadd(PENDING, 'XX', ...orderIds.flatMap((id) => [Date.now(), id]))
+    return orderIds
+  }
+
+  /** Drops an order from the pending set once it has no running saga (a finished one left behind). */
+  async forgetPending(orderId: string): Promise<void> {
+    await this.redis.zrem(PENDING, orderId)
   }
 
   /** Overwrites orders "0".."n-1": each two random items (qty 1) of the first nItems, a random user. */
@@ -132,4 +156,9 @@ function key(orderId: string): string {
 
 function outcomeKey(sagaId: string): string {
   return `checkout:${sagaId}`
+}
+
+/** The step a running saga is at ('' once done, which no running saga matches). */
+function stepOf(position: Position): string {
+  return position.phase === 'done' ? '' : position.step
 }

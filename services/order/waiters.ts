@@ -30,7 +30,7 @@ export class CheckoutWaiters implements Background {
     this.#subscriber = redis.duplicate()
     this.#subscriber.on('message', (_channel: string, text: string) => {
       const space = text.indexOf(' ')
-      this.#settle(text.slice(0, space), text.slice(space + 1))
+      this.settle(text.slice(0, space), text.slice(space + 1))
     })
     this.#poller = setInterval(() => void this.#poll(), POLL_INTERVAL_MS)
     this.#poller.unref()
@@ -51,10 +51,13 @@ export class CheckoutWaiters implements Background {
     })
   }
 
-  /** Hands an outcome to the replica waiting for it (`origin`): here directly, elsewhere by pub/sub. */
-  async deliver(origin: string, sagaId: string, outcome: Outcome): Promise<void> {
-    if (origin === this.instanceId) this.#settle(sagaId, outcome)
-    else if (origin) await this.redis.publish(channelOf(origin), `${sagaId} ${outcome}`)
+  /**
+   * Hands an outcome to the replica waiting for it (`origin`): here directly, elsewhere by pub/sub. A
+   * message lost on the way is no loss: that replica polls the stored outcomes of its overdue waits.
+   */
+  deliver(origin: string, sagaId: string, outcome: Outcome): void {
+    if (origin === this.instanceId) this.settle(sagaId, outcome)
+    else if (origin) this.redis.publish(channelOf(origin), `${sagaId} ${outcome}`).catch((err: Error) => this.logger.warn({ err: err.message, sagaId, origin }, 'outcome not handed over; its replica will poll'))
   }
 
   stop(): void {
@@ -64,7 +67,8 @@ export class CheckoutWaiters implements Background {
     this.#subscriber.disconnect()
   }
 
-  #settle(sagaId: string, outcome: Outcome | undefined): void {
+  /** Answers the requests of this replica that wait for the saga, if any. */
+  settle(sagaId: string, outcome: Outcome | undefined): void {
     const list = this.#waiting.get(sagaId)
     if (!list) return
     this.#waiting.delete(sagaId)
@@ -75,7 +79,7 @@ export class CheckoutWaiters implements Background {
     const now = Date.now()
     const overdue: string[] = []
     for (const [sagaId, list] of this.#waiting) {
-      if (list[0]!.deadline <= now) this.#settle(sagaId, undefined)
+      if (list[0]!.deadline <= now) this.settle(sagaId, undefined)
       else if (list[0]!.since < now - POLL_INTERVAL_MS) overdue.push(sagaId)
     }
     if (overdue.length === 0) return
@@ -83,7 +87,7 @@ export class CheckoutWaiters implements Background {
       const outcomes = await this.store.outcomes(overdue)
       overdue.forEach((sagaId, i) => {
         const outcome = outcomes[i]
-        if (outcome) this.#settle(sagaId, outcome)
+        if (outcome) this.settle(sagaId, outcome)
       })
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'outcome poll failed')

@@ -5,9 +5,9 @@ import { paymentHandlers } from './handlers.js'
 import { paymentRoutes } from './routes.js'
 import { createPaymentStore, type PaymentStore } from './store.js'
 
-export const paymentService: ServiceDefinition<PaymentStore> = {
+export const paymentService: ServiceDefinition<PaymentStore, typeof Topics.payment> = {
   name: 'payment',
   setup: createPaymentStore,
   routes: paymentRoutes,
-  consumes: { topics: [Topics.payment], handler: paymentHandlers },
+  consumes: { topic: Topics.payment, handler: paymentHandlers },
 }

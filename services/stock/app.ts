@@ -5,9 +5,9 @@ import { stockHandlers } from './handlers.js'
 import { stockRoutes } from './routes.js'
 import { createStockStore, type StockStore } from './store.js'
 
-export const stockService: ServiceDefinition<StockStore> = {
+export const stockService: ServiceDefinition<StockStore, typeof Topics.stock> = {
   name: 'stock',
   setup: createStockStore,
   routes: stockRoutes,
-  consumes: { topics: [Topics.stock], handler: stockHandlers },
+  consumes: { topic: Topics.stock, handler: stockHandlers },
 }

@@ -35,7 +35,7 @@ describe('default profile, infrastructure only', { timeout: 60_000 }, () => {
 
   test('starts one Kafka node and one Redis per data group, and no service', () => {
     const roles = cluster.processes.map((process) => process.role).sort()
-    assert.deepEqual(roles, ['kafka', 'redis', 'redis', 'redis', 'redis'])
+    assert.deepEqual(roles, ['kafka', 'redis', 'redis', 'redis'])
     assert.ok(cluster.processes.every((process) => process.alive))
   })
 

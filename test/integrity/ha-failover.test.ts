@@ -1,5 +1,5 @@
 // The ha profile (3 Kafka nodes, Redis master + 2 replicas per group under 3 Sentinels, 3 replicas of
-// each service, 2 orchestrators) with one process SIGKILLed while checkouts run: every checkout gets
+// each service) with one process SIGKILLed while checkouts run: every checkout gets
 // its true outcome, and no stock or money is created or lost.
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -58,13 +58,13 @@ function countBy(values: number[]): Record<number, number> {
 
 /** Service processes' restart counts, by name: a fault must restart none but the process it hit. */
 function serviceRestarts(): Record<string, number> {
-  const services = env.cluster.processes.filter((p) => ['order', 'stock', 'payment', 'orchestrator'].includes(p.role))
+  const services = env.cluster.processes.filter((p) => ['order', 'stock', 'payment'].includes(p.role))
   return Object.fromEntries(services.map((p) => [p.name, p.restarts]))
 }
 
 // A frozen broker is alive but silent (a GC pause, a VM stall): its partitions' leadership moves away
 // once the controller fences it, and on SIGCONT it comes back with stale metadata. The client once
-// crashed every order replica and orchestrator here (a broker missing from metadata: docs/KAFKA_CLIENT.md),
+// crashed every order replica here (a broker missing from metadata: docs/KAFKA_CLIENT.md),
 // a race, so the freeze is repeated; and a service restarted meanwhile exited, unable to join its group.
 test('a Kafka broker frozen past its session timeout, ten times in turn: only a replica killed meanwhile restarts, no checkout fails', async () => {
   const rounds = 10

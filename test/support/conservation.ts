@@ -1,5 +1,7 @@
 // The consistency workload of the WDM benchmark, and the conservation checks of SPEC.md.
 import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { inParallel, type CheckoutApi } from '../../tools/client/api.js'
 
 export interface ConsistencyWorld {
@@ -28,8 +30,26 @@ export interface CheckoutTally {
   statuses: number[]
 }
 
-export async function checkoutAll(api: CheckoutApi, world: ConsistencyWorld, concurrency: number): Promise<CheckoutTally> {
-  return tally(await inParallel(world.orders, concurrency, async ({ orderId }) => (await api.checkout(orderId)).status))
+/**
+ * Checks out every order, `concurrency` at a time. A reset connection rejects, unless `retryUntilDefinite`:
+ * then a checkout cut off (reset, 5xx) is retried with its Idempotency-Key until it gets a 2xx or 4xx.
+ */
+export async function checkoutAll(api: CheckoutApi, world: ConsistencyWorld, concurrency: number, { retryUntilDefinite = false } = {}): Promise<CheckoutTally> {
+  const once = async (orderId: string) => (await api.checkout(orderId)).status
+  return tally(await inParallel(world.orders, concurrency, ({ orderId }) => (retryUntilDefinite ? checkoutUntilDefinite(api, orderId) : once(orderId))))
+}
+
+const RETRY_DELAY_MS = 250
+const MAX_ATTEMPTS = 240
+
+/** Retries a checkout with one Idempotency-Key until its answer is definite (2xx or 4xx); its final status. */
+async function checkoutUntilDefinite(api: CheckoutApi, orderId: string): Promise<number> {
+  const key = randomUUID()
+  for (let attempt = 1; ; attempt++) {
+    const status = await api.checkout(orderId, key).then((r) => r.status, () => 0)
+    if ((status >= 200 && status < 500) || attempt >= MAX_ATTEMPTS) return status
+    await sleep(RETRY_DELAY_MS)
+  }
 }
 
 /**

@@ -20,14 +20,27 @@ const kill = (label: string, victim: (cluster: Cluster) => Promise<string> | str
   },
 })
 
-/** Every role once, by SIGKILL, then one process paused past every failure timeout. */
+const freeze = (label: string, victim: (cluster: Cluster) => Promise<string> | string, pauseMs: number): Fault => ({
+  label: `${label} frozen ${pauseMs / 1000}s`,
+  async strike(cluster) {
+    const name = await victim(cluster)
+    cluster.pause(name)
+    setTimeout(() => cluster.resume(name), pauseMs).unref()
+    return { victim: name, action: `SIGSTOP ${name}, SIGCONT after ${pauseMs} ms` }
+  },
+})
+
+/**
+ * Every role once by SIGKILL, then every role frozen (SIGSTOP, then SIGCONT) for `pauseMs`, longer
+ * than every failure timeout: a frozen process is alive but silent, a gray failure its peers must
+ * ride out without a restart of their own.
+ */
 export function faultPlan(pauseMs: number): Fault[] {
   let firstKafkaVictim = ''
   return [
     kill('order replica', () => 'order-1'),
     kill('stock replica', () => 'stock-2'),
     kill('payment replica', () => 'payment-3'),
-    kill('orchestrator', () => 'orchestrator-1'),
     kill('kafka active controller', (c) => (firstKafkaVictim = activeKafkaController(c))),
     kill('kafka broker', (c) => otherKafkaBroker(c, [activeKafkaController(c), firstKafkaVictim])),
     kill('redis master (stock)', (c) => redisNode(c, 'stock', 'master')),
@@ -37,15 +50,15 @@ export function faultPlan(pauseMs: number): Fault[] {
     // first: after a master-only kill the old workers keep the workload's connections while it runs.
     kill('gateway with its workers', () => 'gateway', 'group'),
     kill('gateway master', () => 'gateway'),
-    {
-      label: `redis master (order) paused ${pauseMs / 1000}s`,
-      async strike(cluster) {
-        const name = await redisNode(cluster, 'order', 'master')
-        cluster.pause(name)
-        setTimeout(() => cluster.resume(name), pauseMs).unref()
-        return { victim: name, action: `SIGSTOP ${name}, SIGCONT after ${pauseMs} ms` }
-      },
-    },
+    freeze('order replica', () => 'order-2', pauseMs),
+    freeze('stock replica', () => 'stock-3', pauseMs),
+    freeze('payment replica', () => 'payment-1', pauseMs),
+    freeze('kafka active controller', (c) => (firstKafkaVictim = activeKafkaController(c)), pauseMs),
+    freeze('kafka broker', (c) => otherKafkaBroker(c, [activeKafkaController(c), firstKafkaVictim]), pauseMs),
+    freeze('redis master (order)', (c) => redisNode(c, 'order', 'master'), pauseMs),
+    freeze('redis replica (stock)', (c) => redisNode(c, 'stock', 'replica'), pauseMs),
+    freeze('sentinel', () => 'sentinel-2', pauseMs),
+    freeze('gateway master', () => 'gateway', pauseMs),
   ]
 }
 
@@ -69,7 +82,7 @@ function otherKafkaBroker(cluster: Cluster, besides: string[]): string {
 }
 
 /** The process that Sentinel currently names master of a group, or a replica of it. */
-export async function redisNode(cluster: Cluster, group: 'order' | 'stock' | 'payment' | 'saga', which: 'master' | 'replica'): Promise<string> {
+export async function redisNode(cluster: Cluster, group: 'order' | 'stock' | 'payment', which: 'master' | 'replica'): Promise<string> {
   const endpoint = cluster.redis[group]
   const members = cluster.processes.filter((p) => p.role === 'redis' && p.name.startsWith(`redis-${group}-`))
   if (!endpoint.sentinels?.length) return members[0]!.name

@@ -1,6 +1,7 @@
 // npm run chaos: a consistency workload on a real cluster while, in turn, one process of every role is
-// killed (and one paused past every failure timeout); then conservation is audited. Prints per fault:
-// requests, 2xx/4xx/5xx/resets, the longest stall a client saw, violations. Exit 1 on any violation.
+// killed, and then one of every role frozen past every failure timeout; then conservation is audited.
+// Prints per fault: requests, 2xx/4xx/5xx/resets, the longest stall a client saw, violations, and the
+// processes other than the victim that restarted. Exit 1 on any violation.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -32,8 +33,13 @@ const DRAIN_LIMIT_MS = 90_000
 interface Window {
   label: string
   action: string
+  /** The process the fault hit; the others must not restart during its window. */
+  victim?: string
   start: number
   end: number
+  restartsAtStart: Map<string, number>
+  /** Processes other than the victim that restarted during the window. */
+  otherRestarts: string[]
 }
 
 async function main(): Promise<number> {
@@ -58,10 +64,17 @@ async function main(): Promise<number> {
     const traffic = new ShopTraffic(api, shop)
     const running = traffic.run(Number(options.workers))
     const windows: Window[] = []
-    const begin = (label: string, action: string) => {
-      const now = Date.now()
-      if (windows.length > 0) windows.at(-1)!.end = now
-      windows.push({ label, action, start: now, end: now })
+    const restarts = () => new Map(cluster.processes.map((p) => [p.name, p.restarts]))
+    const closeWindow = () => {
+      const last = windows.at(-1)
+      if (!last) return
+      last.end = Date.now()
+      const now = restarts()
+      last.otherRestarts = [...now].filter(([name, count]) => name !== last.victim && count > (last.restartsAtStart.get(name) ?? 0)).map(([name]) => name)
+    }
+    const begin = (label: string, action: string, victim?: string) => {
+      closeWindow()
+      windows.push({ label, action, victim, start: Date.now(), end: Date.now(), restartsAtStart: restarts(), otherRestarts: [] })
       log(`${label}: ${action}`)
     }
     // Right after start-up the consumer groups are still settling (each replica joining rebalances
@@ -74,7 +87,7 @@ async function main(): Promise<number> {
     const plan = faultPlan(Number(options['pause-ms'])).filter((f) => !only || only.some((s) => f.label.includes(s)))
     for (const fault of plan) {
       const { victim, action } = await fault.strike(cluster)
-      begin(fault.label, action)
+      begin(fault.label, action, victim)
       await sleep(windowMs)
       // One fault at a time: the next strikes only once the victim is back (a restarted Kafka broker
       // needs a while; killing a second one before it rejoined would be a double fault).
@@ -86,7 +99,7 @@ async function main(): Promise<number> {
     traffic.stop()
     // A checkout that never gets a definite answer is a failure of its own; do not wait for ever.
     await Promise.race([running, sleep(DRAIN_LIMIT_MS)])
-    windows.at(-1)!.end = Date.now()
+    closeWindow()
 
     log('auditing conservation')
     const neverAnswered: Violation[] = [...traffic.pending].map(([orderId, at]) => ({
@@ -102,9 +115,11 @@ async function main(): Promise<number> {
     const unanswered = traffic.checkouts.filter((c) => c.attempts[0]! === 0 || c.attempts[0]! >= 500).length
     const longest = Math.max(...rows.slice(1).map((r) => r.longestStallMs))
     const paid = traffic.checkouts.filter((c) => c.attempts.at(-1)! < 300).length
+    const collateral = rows.flatMap((r) => r.otherRestarts.map((name) => `${name} (during ${r.fault})`))
     console.log(
       `\n${checkouts} checkouts (${paid} paid, ${checkouts - paid} refused), ${unanswered} (${((100 * unanswered) / Math.max(1, checkouts)).toFixed(2)}%) first answered 5xx or reset; ` +
-        `longest stall after warm-up ${(longest / 1000).toFixed(1)} s; ${violations.length} violations`,
+        `longest stall after warm-up ${(longest / 1000).toFixed(1)} s; ${violations.length} violations; ` +
+        `restarts beyond the victims: ${collateral.length ? collateral.join(', ') : 'none'}`,
     )
     for (const v of violations.slice(0, 20)) console.log(`  violation ${v.kind} ${v.id}: ${v.detail}`)
     writeFileSync(join(out, 'chaos.json'), JSON.stringify({ options, windows: rows, violations, checkouts: traffic.checkouts }, null, 2))
@@ -127,6 +142,7 @@ interface Row {
   resets: number
   longestStallMs: number
   violations: number
+  otherRestarts: string[]
 }
 
 function summarize(w: Window, exchanges: Exchange[], checkouts: CheckoutRecord[], violations: Violation[]): Row {
@@ -148,12 +164,15 @@ function summarize(w: Window, exchanges: Exchange[], checkouts: CheckoutRecord[]
       ...exchanges.filter((e) => inside(e.at + e.latencyMs)).map((e) => e.latencyMs),
     ),
     violations: violations.filter((v) => v.at !== undefined && inside(v.at)).length,
+    otherRestarts: w.otherRestarts,
   }
 }
 
 function printTable(rows: Row[]): void {
-  const header = ['fault', 'requests', '2xx', '4xx', '5xx', 'resets', 'longest stall', 'violations']
-  const lines = rows.map((r) => [r.fault, r.requests, r.ok, r.refused, r.failed, r.resets, `${(r.longestStallMs / 1000).toFixed(1)} s`, r.violations].map(String))
+  const header = ['fault', 'requests', '2xx', '4xx', '5xx', 'resets', 'longest stall', 'violations', 'other restarts']
+  const lines = rows.map((r) =>
+    [r.fault, r.requests, r.ok, r.refused, r.failed, r.resets, `${(r.longestStallMs / 1000).toFixed(1)} s`, r.violations, r.otherRestarts.join(',') || '-'].map(String),
+  )
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)))
   const format = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
   console.log(format(header))

@@ -2,7 +2,7 @@
 // cluster beside the first), or free ones picked by the kernel (tests).
 import { createServer } from 'node:net'
 
-export type PortFamily = 'gateway' | 'order' | 'stock' | 'payment' | 'orchestrator' | 'redis' | 'sentinel' | 'kafka'
+export type PortFamily = 'gateway' | 'order' | 'stock' | 'payment' | 'redis' | 'sentinel' | 'kafka'
 
 export type PortMode = { kind: 'conventional' } | { kind: 'base'; basePort: number } | { kind: 'free' }
 
@@ -11,7 +11,6 @@ const CONVENTIONAL: Record<PortFamily, number> = {
   order: 8101,
   stock: 8201,
   payment: 8301,
-  orchestrator: 8401,
   redis: 6380, // 6379 is left to a system Redis
   sentinel: 26380,
   kafka: 9092,
@@ -23,7 +22,6 @@ function laidOutFrom(basePort: number): Record<PortFamily, number> {
     order: basePort + 101,
     stock: basePort + 201,
     payment: basePort + 301,
-    orchestrator: basePort + 401,
     redis: basePort + 501,
     sentinel: basePort + 601,
     kafka: basePort + 701,

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { repoRoot } from './paths.js'
 import { waitUntil } from './probes.js'
 
-export type Role = 'gateway' | 'order' | 'stock' | 'payment' | 'orchestrator' | 'kafka' | 'redis' | 'sentinel'
+export type Role = 'gateway' | 'order' | 'stock' | 'payment' | 'kafka' | 'redis' | 'sentinel'
 
 export interface Launch {
   command: string

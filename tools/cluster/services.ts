@@ -1,11 +1,11 @@
-// The product's own processes: order, stock and payment replicas and the saga orchestrators.
+// The product's own processes: order (which runs the checkout sagas), stock and payment replicas.
 import { inRepo } from './paths.js'
 import { httpStatus } from './probes.js'
 import type { ProcessSpec } from './processes.js'
 
-export type ServiceRole = 'order' | 'stock' | 'payment' | 'orchestrator'
+export type ServiceRole = 'order' | 'stock' | 'payment'
 
-export const SERVICE_ROLES: readonly ServiceRole[] = ['order', 'stock', 'payment', 'orchestrator']
+export const SERVICE_ROLES: readonly ServiceRole[] = ['order', 'stock', 'payment']
 
 export function serviceSpec(role: ServiceRole, instance: number, port: number, env: Record<string, string>): ProcessSpec {
   return {

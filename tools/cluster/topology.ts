@@ -10,7 +10,7 @@ import { SERVICE_ROLES, serviceSpec, type ServiceRole } from './services.js'
 export type ProfileName = 'default' | 'ha'
 
 /** Each data group has its own Redis (a Sentinel master name in the ha profile). */
-export const DATA_GROUPS = ['order', 'stock', 'payment', 'saga'] as const
+export const DATA_GROUPS = ['order', 'stock', 'payment'] as const
 export type DataGroup = (typeof DATA_GROUPS)[number]
 
 interface Profile {
@@ -28,7 +28,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     kafkaHeap: '512m',
     redisPerGroup: 1,
     sentinels: 0,
-    replicas: { order: 1, stock: 1, payment: 1, orchestrator: 1 },
+    replicas: { order: 1, stock: 1, payment: 1 },
   },
   ha: {
     kafkaNodes: 3,
@@ -37,7 +37,7 @@ export const PROFILES: Record<ProfileName, Profile> = {
     // WAIT that guards every acknowledgement does not stall the group.
     redisPerGroup: 3,
     sentinels: 3,
-    replicas: { order: 3, stock: 3, payment: 3, orchestrator: 2 },
+    replicas: { order: 3, stock: 3, payment: 3 },
   },
 }
 
@@ -49,7 +49,7 @@ const SENTINEL_TIMING = {
 }
 
 /** The Redis each service keeps its data in. */
-const DATA_GROUP_OF: Record<ServiceRole, DataGroup> = { order: 'order', stock: 'stock', payment: 'payment', orchestrator: 'saga' }
+const DATA_GROUP_OF: Record<ServiceRole, DataGroup> = { order: 'order', stock: 'stock', payment: 'payment' }
 
 /** Which roles must be ready before a role starts (the AppHost's WaitFor). */
 export const WAITS_FOR: Record<Role, Role[]> = {
@@ -59,12 +59,11 @@ export const WAITS_FOR: Record<Role, Role[]> = {
   order: ['redis', 'sentinel', 'kafka'],
   stock: ['redis', 'sentinel', 'kafka'],
   payment: ['redis', 'sentinel', 'kafka'],
-  orchestrator: ['order', 'stock', 'payment'],
-  gateway: ['order', 'stock', 'payment', 'orchestrator'],
+  gateway: ['order', 'stock', 'payment'],
 }
 
 /** Shutdown order: what uses a thing stops before it. */
-export const STOP_ORDER: Role[][] = [['order', 'stock', 'payment', 'orchestrator'], ['gateway'], ['kafka'], ['sentinel'], ['redis']]
+export const STOP_ORDER: Role[][] = [['order', 'stock', 'payment'], ['gateway'], ['kafka'], ['sentinel'], ['redis']]
 
 export interface RedisEndpoint {
   url?: string
