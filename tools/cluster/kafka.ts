@@ -58,6 +58,12 @@ function jvmOptions(heap: string): string[] {
     '-XX:+UseG1GC',
     '-XX:MaxGCPauseMillis=20',
     '-XX:+ExitOnOutOfMemoryError',
+    // The C1 compiler only. C2's compile threads were 40% of the brokers' CPU for minutes after
+    // start-up on 2 cores (three JVMs compiling at once): with C1 alone a fresh ha cluster ran 1.9x the
+    // checkouts of its first 30 s, and still 1.24x after two minutes (docs/BENCHMARKS.md).
+    '-XX:TieredStopAtLevel=1',
+    // Extra flags for experiments, e.g. KAFKA_EXTRA_JVM_OPTS="-XX:+UseSerialGC".
+    ...(process.env.KAFKA_EXTRA_JVM_OPTS ?? '').split(' ').filter(Boolean),
     '-Djava.awt.headless=true',
     `-Dlog4j2.configurationFile=${inRepo('kafka/log4j2.xml')}`,
     '-cp',
