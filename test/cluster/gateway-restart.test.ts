@@ -1,7 +1,8 @@
 // The supervised nginx gateway under SIGKILL, in front of a slow stand-in upstream (the gateway's
 // behaviour is the subject here, not the services'): a killed master's workers finish and keep
 // serving their connections while the restarted gateway binds beside them, and quit once idle;
-// killing the whole process group (workers too) resets the connections it held.
+// killing the whole process group (workers too) resets the connections it held. And its admission:
+// checkouts past its limit are refused at once with 429.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
@@ -54,7 +55,7 @@ describe('gateway kill', { timeout: 60_000 }, () => {
     const upstreamPort = (upstream.address() as { port: number }).port
     port = await portAllocator({ kind: 'free' }).take('gateway')
     supervisor = new Supervisor(runDir, () => {}, (line) => lines.push(line))
-    const spec = gatewaySpec({ port, upstreams: { order: [upstreamPort], stock: [upstreamPort], payment: [upstreamPort] }, runDir })
+    const spec = gatewaySpec({ port, upstreams: { order: [upstreamPort], stock: [upstreamPort], payment: [upstreamPort] }, checkoutLimit: CLIENTS, runDir })
     await supervisor.startAll([spec], () => [])
   })
 
@@ -63,6 +64,26 @@ describe('gateway kill', { timeout: 60_000 }, () => {
     upstream?.close()
     upstream?.closeAllConnections()
     rmSync(runDir, { recursive: true, force: true })
+  })
+
+  test('past its checkout limit it answers 429 with Retry-After at once, and lets the others through', async () => {
+    const api = new CheckoutApi(`http://127.0.0.1:${port}`, CLIENTS + 4)
+    const timed = async () => {
+      const started = performance.now()
+      const response = await api.post('/orders/checkout/x')
+      return { ...response, ms: performance.now() - started }
+    }
+    const answers = await Promise.all(Array.from({ length: CLIENTS + 4 }, timed))
+    api.close()
+    const refused = answers.filter((a) => a.status === 429)
+    assert.equal(answers.filter((a) => a.status === 200).length, CLIENTS)
+    assert.equal(refused.length, 4)
+    for (const answer of refused) {
+      assert.equal(answer.body.code, 'OVERLOADED')
+      assert.equal(answer.headers['retry-after'], '1')
+      assert.equal(answer.contentType, 'application/json')
+      assert.ok(answer.ms < UPSTREAM_DELAY_MS, `refused in ${answer.ms} ms, before any upstream answer`)
+    }
   })
 
   test('killing the master resets nothing: its workers finish their requests and quit once idle', async () => {

@@ -1,7 +1,13 @@
-// The HTTP contract of SPEC.md through the real gateway: shapes, status codes, bad input changing
-// nothing, idempotency keys, batch_init — and the WDM template's own test scenarios.
+// The HTTP contract (docs/openapi.yaml) through the real gateway: shapes, status codes, bad input
+// changing nothing, idempotency keys, batch_init, refusal past capacity — and the WDM template's own
+// test scenarios.
 import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, test } from 'node:test'
+import { Redis } from 'ioredis'
+import { startService } from '../../platform/service.js'
+import { orderService } from '../../services/order/app.js'
+import { CheckoutApi } from '../../tools/client/api.js'
 import { useCluster } from '../support/cluster.js'
 
 const env = useCluster()
@@ -207,5 +213,44 @@ describe('edge cases', () => {
     const response = await api.checkout(order)
     assert.equal(response.status, 404, JSON.stringify(response.body))
     assert.equal((await api.findItem(item)).stock, 2)
+  })
+})
+
+describe('overload', () => {
+  test('an order replica past its checkouts in flight answers 429 with Retry-After, changing nothing; the same key succeeds later', async () => {
+    const { api, cluster } = env
+    // A replica of its own with room for one checkout, reached directly (the gateway has its own limit).
+    const replica = await startService(orderService, { ...cluster.serviceEnv('order', 9), INSTANCE_ID: 'order-overload-test', HTTP_PORT: '0', MAX_CHECKOUTS_IN_FLIGHT: '1' })
+    const direct = new CheckoutApi(`http://127.0.0.1:${replica.port}`)
+    const redis = new Redis(cluster.redis.order.url!)
+    try {
+      const item = await api.createItem(1)
+      await api.addStock(item, 2)
+      const orders: string[] = []
+      for (let i = 0; i < 2; i++) {
+        const user = await api.createUser()
+        await api.addFunds(user, 1)
+        const order = await api.createOrder(user)
+        await api.addItem(order, item, 1)
+        orders.push(order)
+      }
+      cluster.pause('stock-1') // the first checkout stays in flight
+      const first = direct.checkout(orders[0]!)
+      await sleep(300)
+      const refused = await direct.checkout(orders[1]!, 'overload-key')
+      assert.equal(refused.status, 429)
+      assert.equal(refused.body.code, 'OVERLOADED')
+      assert.equal(refused.headers['retry-after'], '1')
+      assert.equal(await redis.hget(`order:${orders[1]}`, 'checkout'), null, 'no saga started for the refused checkout')
+      cluster.resume('stock-1')
+      assert.equal((await first).status, 200)
+      assert.equal((await api.checkout(orders[1]!, 'overload-key')).status, 200)
+      assert.equal((await api.findItem(item)).stock, 0)
+    } finally {
+      cluster.resume('stock-1')
+      direct.close()
+      redis.disconnect()
+      await replica.stop()
+    }
   })
 })

@@ -6,6 +6,7 @@ export interface ApiResponse<T = Record<string, unknown>> {
   status: number
   body: T
   contentType: string | undefined
+  headers: http.IncomingHttpHeaders
 }
 
 export class CheckoutApi {
@@ -38,7 +39,7 @@ export class CheckoutApi {
             } catch {
               body = { unparsable: text }
             }
-            resolve({ status: res.statusCode ?? 0, body: body as T, contentType: res.headers['content-type'] })
+            resolve({ status: res.statusCode ?? 0, body: body as T, contentType: res.headers['content-type'], headers: res.headers })
           })
           res.on('error', reject)
         },

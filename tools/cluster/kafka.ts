@@ -123,5 +123,10 @@ function renderServerProperties(node: KafkaNode, settings: KafkaSettings, dataDi
     'num.network.threads': 2,
     'num.io.threads': 2,
   }
+  // Overrides for experiments and tuning, e.g. KAFKA_EXTRA_PROPERTIES="num.io.threads=4,log.retention.hours=1".
+  for (const pair of (process.env.KAFKA_EXTRA_PROPERTIES ?? '').split(',').filter(Boolean)) {
+    const [key, ...value] = pair.split('=')
+    properties[key!.trim()] = value.join('=').trim()
+  }
   return Object.entries(properties).map(([key, value]) => `${key}=${value}`).join('\n') + '\n'
 }

@@ -9,6 +9,8 @@ import type { ProcessSpec } from './processes.js'
 export interface GatewaySettings {
   port: number
   upstreams: { order: number[]; stock: number[]; payment: number[] }
+  /** Checkouts the gateway lets into the services at once; more are answered 429 at once. */
+  checkoutLimit: number
   runDir: string
 }
 
@@ -16,8 +18,9 @@ export interface GatewaySettings {
 const serverLines = (ports: number[]) =>
   ports.map((port) => `    server 127.0.0.1:${port} max_fails=1 fail_timeout=2s;`).join('\n')
 
-function renderGatewayConfig({ port, upstreams }: GatewaySettings): string {
+function renderGatewayConfig({ port, upstreams, checkoutLimit }: GatewaySettings): string {
   const values: Record<string, string> = {
+    CHECKOUT_LIMIT: String(checkoutLimit),
     GATEWAY_PORT: String(port),
     ORDER_SERVERS: serverLines(upstreams.order),
     STOCK_SERVERS: serverLines(upstreams.stock),

@@ -48,6 +48,14 @@ const SENTINEL_TIMING = {
   failoverTimeoutMs: 10_000,
 }
 
+/**
+ * Admission: checkouts in progress per order replica that the gateway lets in (the gateway's limit is
+ * this times the replicas); each replica refuses beyond twice its share, should the gateway's balance
+ * be uneven (a replica down). Past these, a checkout is answered 429 at once and changes nothing: the
+ * work in the system stays what the machine can finish in about a second, whatever the offered load.
+ */
+const CHECKOUTS_PER_ORDER_REPLICA = 512
+
 /** The Redis each service keeps its data in. */
 const DATA_GROUP_OF: Record<ServiceRole, DataGroup> = { order: 'order', stock: 'stock', payment: 'payment' }
 
@@ -147,6 +155,7 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
       REDIS_WAIT_REPLICAS: String(Math.min(1, profile.redisPerGroup - 1)),
       // The order service looks prices up through the gateway, which balances and fails over.
       STOCK_URL: gatewayUrl,
+      MAX_CHECKOUTS_IN_FLIGHT: String(2 * CHECKOUTS_PER_ORDER_REPLICA),
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     }
   }
@@ -168,7 +177,14 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
       }
     }
     const upstream = (role: ServiceRole) => count(profile.replicas[role]).map((instance) => servicePorts.get(`${role}-${instance}`)!)
-    processes.push(gatewaySpec({ port: gatewayPort, upstreams: { order: upstream('order'), stock: upstream('stock'), payment: upstream('payment') }, runDir }))
+    processes.push(
+      gatewaySpec({
+        port: gatewayPort,
+        upstreams: { order: upstream('order'), stock: upstream('stock'), payment: upstream('payment') },
+        checkoutLimit: CHECKOUTS_PER_ORDER_REPLICA * profile.replicas.order,
+        runDir,
+      }),
+    )
   }
 
   return { profile: profileName, gatewayUrl, kafkaBrokers, redis, processes, serviceEnv }
