@@ -216,6 +216,16 @@ describe('edge cases', () => {
   })
 })
 
+describe('the contract', () => {
+  test('the gateway serves docs/openapi.yaml as JSON at /openapi.json', async () => {
+    const response = await env.api.get<{ openapi: string; paths: Record<string, unknown> }>('/openapi.json')
+    assert.equal(response.status, 200)
+    assert.equal(response.contentType, 'application/json')
+    assert.equal(response.body.openapi, '3.1.0')
+    assert.ok('/orders/checkout/{order_id}' in response.body.paths)
+  })
+})
+
 describe('overload', () => {
   test('an order replica past its checkouts in flight answers 429 with Retry-After, changing nothing; the same key succeeds later', async () => {
     const { api, cluster } = env

@@ -1,6 +1,7 @@
 // The nginx gateway: its config is gateway/nginx.conf.template with this cluster's ports filled in.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { parse } from 'yaml'
 import { inRepo } from './paths.js'
 import { DrainingWorkers } from './draining-workers.js'
 import { httpStatus } from './probes.js'
@@ -42,6 +43,9 @@ export function gatewaySpec(settings: GatewaySettings): ProcessSpec {
     port: settings.port,
     async launch() {
       mkdirSync(join(prefix, 'temp'), { recursive: true })
+      mkdirSync(join(prefix, 'public'), { recursive: true })
+      // The contract, as JSON, for GET /openapi.json.
+      writeFileSync(join(prefix, 'public', 'openapi.json'), JSON.stringify(parse(readFileSync(inRepo('docs/openapi.yaml'), 'utf8'))))
       writeFileSync(join(prefix, 'nginx.conf'), renderGatewayConfig(settings))
       return { command: 'nginx', args: ['-p', prefix, '-c', 'nginx.conf'] }
     },
