@@ -108,6 +108,7 @@ export class CheckoutSagas {
   /** One guarded move; undefined when the saga was no longer where this replica saw it. */
   async #move(running: Running, next: Position): Promise<Reaction | undefined> {
     const { data, position } = running
+    this.context.logger.debug({ sagaId: data.sagaId, orderId: data.orderId, from: describePosition(position), to: describePosition(next) }, 'saga moving')
     if (next.phase !== 'done') {
       if (!(await this.store.advanceCheckout(data, position, next))) return this.#forget(data.sagaId)
       this.#lap(running)

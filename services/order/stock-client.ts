@@ -1,5 +1,9 @@
-// The order service asks the stock service for an item's price when a line is added (HTTP, keep-alive).
+// The order service asks the stock service for an item's price when a line is added (HTTP, keep-alive,
+// through the gateway). It waits longer than the gateway gives one stock replica, so that the gateway's
+// retry on the next replica (after a frozen one) answers it, not a timeout here.
 import { AppError } from '../../platform/errors.js'
+
+const PRICE_TIMEOUT_MS = 12_000
 
 export class StockClient {
   constructor(private readonly baseUrl: string) {}
@@ -7,7 +11,7 @@ export class StockClient {
   async price(itemId: string): Promise<number> {
     let response: Response
     try {
-      response = await fetch(`${this.baseUrl}/stock/find/${encodeURIComponent(itemId)}`, { signal: AbortSignal.timeout(5000) })
+      response = await fetch(`${this.baseUrl}/stock/find/${encodeURIComponent(itemId)}`, { signal: AbortSignal.timeout(PRICE_TIMEOUT_MS) })
     } catch (err) {
       throw new AppError('UNAVAILABLE', `stock service unreachable: ${(err as Error).message}`)
     }

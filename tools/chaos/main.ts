@@ -122,6 +122,9 @@ async function main(): Promise<number> {
         `restarts beyond the victims: ${collateral.length ? collateral.join(', ') : 'none'}`,
     )
     for (const v of violations.slice(0, 20)) console.log(`  violation ${v.kind} ${v.id}: ${v.detail}`)
+    const failures = new Map<string, number>()
+    for (const { failure } of traffic.exchanges) if (failure) failures.set(failure, (failures.get(failure) ?? 0) + 1)
+    for (const [failure, count] of failures) console.log(`  no answer: ${count} x ${failure}`)
     writeFileSync(join(out, 'chaos.json'), JSON.stringify({ options, windows: rows, violations, checkouts: traffic.checkouts }, null, 2))
     writeFileSync(join(out, 'events.jsonl'), windows.map((w) => JSON.stringify({ t: w.start, label: `${w.label}: ${w.action}` })).join('\n') + '\n')
     log(`results in ${out}`)

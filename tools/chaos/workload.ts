@@ -33,6 +33,8 @@ export interface Exchange {
   at: number
   status: number
   latencyMs: number
+  /** For a request that got no answer: the method and path, and what happened instead (reset, timeout). */
+  failure?: string
 }
 
 const RETRY_DELAY_MS = 250
@@ -56,14 +58,15 @@ export class ShopTraffic {
     for (;;) {
       const started = Date.now()
       let response: ApiResponse | undefined
+      let failure: string | undefined
       try {
         response = await this.api.request(method, path, { 'idempotency-key': key }, 30_000)
-      } catch {
-        response = undefined
+      } catch (error) {
+        failure = `${method} ${path.split('/').slice(0, 3).join('/')}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`
       }
       const status = response?.status ?? 0
       attempts.push(status)
-      this.exchanges.push({ at: started, status, latencyMs: Date.now() - started })
+      this.exchanges.push({ at: started, status, latencyMs: Date.now() - started, ...(failure ? { failure } : {}) })
       if (response && status < 500) return { response, attempts }
       if (attempts.length >= MAX_ATTEMPTS) throw new Error(`${method} ${path}: no definite answer after ${attempts.length} attempts`)
       await sleep(RETRY_DELAY_MS)

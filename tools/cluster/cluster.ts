@@ -1,4 +1,5 @@
 // The launcher's programmatic API: start a profile, reach its processes, inject faults, stop it.
+import { spawn } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { repoRoot } from './paths.js'
@@ -104,6 +105,8 @@ class RunningCluster implements Cluster {
 
   async start(): Promise<void> {
     process.on('exit', this.killChildrenOnExit)
+    // The reaper ends the children should this process die without stopping them (tools/cluster/reaper.ts).
+    spawn(process.execPath, [new URL('./reaper.js', import.meta.url).pathname, String(process.pid), this.runDir], { detached: true, stdio: 'ignore' }).unref()
     await this.supervisor.startAll(this.topology.processes, (role) => WAITS_FOR[role])
   }
 

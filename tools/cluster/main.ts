@@ -5,12 +5,12 @@ import { basename, dirname, join, relative, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { defaultRunDir, startCluster, type Cluster } from './cluster.js'
-import { gatewayWorkerGroups } from './draining-workers.js'
+import { endLeftovers } from './leftovers.js'
 import { processGroupOf } from './proc.js'
 import { repoRoot } from './paths.js'
 import { sendSignal, type ProcessStatus } from './processes.js'
 import { SERVICE_ROLES, type ServiceRole } from './services.js'
-import { isAlive, readState, supervisorRunning, type ClusterState } from './state.js'
+import { isAlive, readState, stateFile, supervisorRunning, type ClusterState } from './state.js'
 import { PROFILES, type ProfileName } from './topology.js'
 
 const USAGE = `usage: node dist/tools/cluster/main.js <command>
@@ -67,6 +67,7 @@ async function up(): Promise<void> {
   const basePort = basePortText === undefined ? undefined : Number(basePortText)
   if (basePort !== undefined && !(Number.isInteger(basePort) && basePort > 0 && basePort < 65000)) fail(`bad base port ${basePortText}`)
   const log = (line: string) => process.stderr.write(`cluster: ${line}\n`)
+  await endPreviousLeftovers(runDir, log)
   log(`starting profile ${profile} in ${shown(runDir)}`)
   let cluster: Cluster | undefined
   let stopping = false
@@ -88,6 +89,22 @@ async function up(): Promise<void> {
   // Only now: a cluster that failed to start must not take run/current from one that runs.
   pointCurrentAt(runDir)
   console.log(`ready: gateway ${cluster.gatewayUrl} (profile ${profile}, run folder ${shown(runDir)})`)
+}
+
+/**
+ * A previous cluster (in this run folder, or the one run/current points at) whose supervisor died
+ * without stopping it, and whose reaper could not end it either, left processes holding the ports:
+ * end them, as `down` would, before starting.
+ */
+async function endPreviousLeftovers(runDir: string, log: (line: string) => void): Promise<void> {
+  const candidates = [runDir, ...(existsSync(currentLink) ? [resolve(dirname(currentLink), readlinkSync(currentLink))] : [])]
+  for (const dir of new Set(candidates)) {
+    if (!existsSync(stateFile(dir))) continue
+    const previous = readState(dir)
+    if (supervisorRunning(previous)) continue // a live cluster: the port check reports it
+    const ended = await endLeftovers(previous)
+    if (ended > 0) log(`stopped ${ended} process groups left by the cluster in ${shown(dir)} (its supervisor ${previous.supervisorPid} is gone)`)
+  }
 }
 
 /** Where a service process serves its Prometheus metrics (null for other processes). */
@@ -138,12 +155,9 @@ async function down(state: ClusterState): Promise<void> {
     console.log('cluster stopped')
     return
   }
-  // No supervisor left to stop them in order: kill what it left behind. Each child led its own process
-  // group, so signalling the group of a pid since reused by an unrelated program finds no group.
-  for (const entry of state.processes) if (entry.pid !== null && isAlive(entry.pid)) sendSignal(entry.pid, 'SIGKILL', 'group')
-  // A killed gateway master's workers still draining are in a group the state no longer names.
-  for (const pgid of gatewayWorkerGroups(Number(new URL(state.gatewayUrl).port))) sendSignal(pgid, 'SIGKILL', 'group')
-  console.log('supervisor was gone; killed the processes it left')
+  // No supervisor left to stop them in order: end what it left behind.
+  const ended = await endLeftovers(state)
+  console.log(`supervisor was gone; stopped the ${ended} process groups it left`)
 }
 
 async function main(): Promise<void> {
