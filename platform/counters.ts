@@ -3,7 +3,7 @@
 // nothing is reported back before the change is durable (replicated when the profile asks for it).
 import { AppError, errorFromScript, type ErrorCode } from './errors.js'
 import { execPipeline, loadScript, unmarkReplay, type Redis, type Script } from './redis.js'
-import type { Reaction } from './idempotent-consumer.js'
+import type { DeadLetterHandler, Reaction } from './idempotent-consumer.js'
 import { Topics, type PaymentCommand, type SagaReply, type StockCommand } from './messages.js'
 
 const scriptsDir = new URL('./scripts/', import.meta.url)
@@ -117,19 +117,34 @@ export interface CounterCommands<Command extends ParticipantCommand> {
   lines(command: Command): [string, number][]
 }
 
+/** The reply to a saga command (on the partition the command names). */
+function replyTo(command: { sagaId: string; orderId: string; replyPartition?: number }, type: SagaReply['type'], reason?: string): Reaction {
+  const { sagaId, orderId, replyPartition } = command
+  return {
+    send: [
+      {
+        topic: Topics.saga,
+        message: { type, sagaId, orderId, ...(reason === undefined ? {} : { reason }) } as SagaReply,
+        ...(replyPartition === undefined ? {} : { partition: replyPartition }),
+      },
+    ],
+  }
+}
+
+/**
+ * A take command set aside (dead-lettered) is refused, so that its saga ends: the take script checks
+ * every counter before it changes one, so a take that failed took nothing. A give-back set aside gets
+ * no answer: a compensation must finish, so its saga waits, re-sending it, until the data is mended.
+ */
+export function counterDeadLetterHandler<Command extends ParticipantCommand>(commands: CounterCommands<Command>): DeadLetterHandler {
+  return async (envelope) => (envelope.type === commands.take.command ? replyTo(envelope, commands.take.refused, 'NOT_PROCESSED') : { send: [] })
+}
+
 /** The idempotent handler of a counter participant: take or give back, then reply to the saga. */
 export function counterCommandHandler<Command extends ParticipantCommand>(store: CounterStore, commands: CounterCommands<Command>): (command: Command) => Promise<Reaction> {
   return async (command) => {
-    const { type, sagaId, orderId, replyPartition } = command
-    const reply = (replyType: SagaReply['type'], reason?: string): Reaction => ({
-      send: [
-        {
-          topic: Topics.saga,
-          message: { type: replyType, sagaId, orderId, ...(reason === undefined ? {} : { reason }) } as SagaReply,
-          ...(replyPartition === undefined ? {} : { partition: replyPartition }),
-        },
-      ],
-    })
+    const { type, sagaId } = command
+    const reply = (replyType: SagaReply['type'], reason?: string) => replyTo(command, replyType, reason)
     if (type === commands.take.command) {
       const result = await store.take(type, sagaId, commands.lines(command))
       return result.ok ? reply(commands.take.succeeded) : reply(commands.take.refused, result.reason)

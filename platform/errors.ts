@@ -9,6 +9,8 @@ export const ErrorCodes = {
   OUT_OF_STOCK: 409,
   INSUFFICIENT_CREDIT: 409,
   OVERFLOW: 422,
+  /** A checkout one of whose messages could never be handled (it was dead-lettered); nothing was taken. */
+  NOT_PROCESSED: 422,
   /** Past capacity: refused at once, nothing changed; retry after the Retry-After header's seconds. */
   OVERLOADED: 429,
   UNAVAILABLE: 503,

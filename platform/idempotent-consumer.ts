@@ -4,10 +4,13 @@
 // published, outcomes handed to waiting requests), then the offsets are committed. A crash anywhere in
 // between redelivers the batch; the scripts answer a redelivered message with the reply they stored the
 // first time, and change nothing.
+// A message that can never be handled is set aside on the dead-letter topic (dead-letters.ts), and
+// the service may answer for it (a refusal that ends its saga).
 // Each message's handling is a consumer span continuing the trace in its headers; its replies carry it on.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Readable } from 'node:stream'
-import { createConsumer, type Publisher, type StringConsumer } from './kafka.js'
+import { deadLetterRecord, decodeEnvelope, isMessageFault, POISON_ATTEMPTS, PoisonCounter, type Envelope } from './dead-letters.js'
+import { createConsumer, type Publisher, type RawRecord, type StringConsumer } from './kafka.js'
 import type { KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
 import { decodeMessage, type Outgoing, type Topic, type TopicMessages } from './messages.js'
@@ -27,12 +30,23 @@ export interface Reaction {
 
 export type MessageHandler<T extends Topic = Topic> = (message: TopicMessages[T]) => Promise<Reaction>
 
+/** What a service does about a message it set aside: e.g. refuse the command, so that its saga ends. */
+export type DeadLetterHandler = (envelope: Envelope, error: string) => Promise<Reaction>
+
+/** A batch handled: what it leads to, and the messages it set aside. */
+interface Applied {
+  reactions: Reaction[]
+  deadLetters: RawRecord[]
+}
+
 export interface ConsumerLoopOptions<T extends Topic> {
   kafka: KafkaConfig
   groupId: string
   clientId: string
   topic: T
   handle: MessageHandler<T>
+  /** Called for a dead-lettered message whose saga and order can be read from it. */
+  onDeadLetter?: DeadLetterHandler
   publisher: Publisher
   /** Runs after a batch was applied and before its replies go out (the Redis replication barrier). */
   makeDurable: () => Promise<void>
@@ -62,6 +76,7 @@ export class ConsumerLoop<T extends Topic> {
   #session: Session | undefined
   #running = false
   #stopped: Promise<void> = Promise.resolve()
+  readonly #poison = new PoisonCounter()
 
   constructor(options: ConsumerLoopOptions<T>) {
     this.#options = options
@@ -151,9 +166,9 @@ export class ConsumerLoop<T extends Topic> {
         await waitReadable()
         continue
       }
-      const reactions = await this.#applyUntilDone(batch)
+      const applied = await this.#applyUntilDone(batch)
       inFlight++
-      newest = this.#announce(batch, reactions, offsets).finally(() => inFlight--)
+      newest = this.#announce(batch, applied, offsets).finally(() => inFlight--)
       // The publisher keeps order, so once the newest batch is out, all earlier ones are too.
       if (inFlight >= MAX_BATCHES_IN_FLIGHT) await newest
     }
@@ -161,8 +176,11 @@ export class ConsumerLoop<T extends Topic> {
     await offsets.flush()
   }
 
-  /** Handlers are idempotent, so a failed batch is simply applied again until it goes through. */
-  async #applyUntilDone(batch: Received[]): Promise<Reaction[]> {
+  /**
+   * Handlers are idempotent, so a failed batch is simply applied again until it goes through; a message
+   * failing by its own fault is set aside after POISON_ATTEMPTS, and the batch goes on without it.
+   */
+  async #applyUntilDone(batch: Received[]): Promise<Applied> {
     for (let attempt = 1; ; attempt++) {
       try {
         const replies = await this.#apply(batch)
@@ -176,8 +194,7 @@ export class ConsumerLoop<T extends Topic> {
     }
   }
 
-  async #apply(batch: Received[]): Promise<Reaction[]> {
-    const { handle, logger, topic } = this.#options
+  async #apply(batch: Received[]): Promise<Applied> {
     // Messages of one key (one order) run in order; different keys run concurrently.
     const byKey = new Map<string, Received[]>()
     for (const record of batch) {
@@ -185,28 +202,55 @@ export class ConsumerLoop<T extends Topic> {
       if (list) list.push(record)
       else byKey.set(record.key, [record])
     }
-    const reactions: Reaction[] = []
+    const applied: Applied = { reactions: [], deadLetters: [] }
     await Promise.all(
       [...byKey.values()].map(async (records) => {
-        for (const record of records) {
-          const message = decodeMessage(topic, record.value)
-          if (!message) {
-            logger.error({ topic: record.topic, partition: record.partition, offset: String(record.offset) }, 'skipping malformed message')
-            continue
-          }
-          metrics.consumerLag.observe({ topic: record.topic, partition: record.partition }, (Date.now() - Number(record.timestamp)) / 1000)
-          reactions.push(tracing() ? await handleInSpan(handle, record, message) : await handle(message))
-        }
+        for (const record of records) applied.reactions.push(await this.#handleOne(record, applied.deadLetters))
       }),
     )
-    return reactions
+    return applied
+  }
+
+  /** Handles one message; throws (the batch is retried) unless it succeeded or was set aside. */
+  async #handleOne(record: Received, deadLetters: RawRecord[]): Promise<Reaction> {
+    const { handle, topic } = this.#options
+    const message = decodeMessage(topic, record.value)
+    if (!message) return this.#setAside(record, 'malformed message, or a type this topic does not carry', 1, deadLetters)
+    metrics.consumerLag.observe({ topic: record.topic, partition: record.partition }, (Date.now() - Number(record.timestamp)) / 1000)
+    try {
+      const reaction = tracing() ? await handleInSpan(handle, record, message) : await handle(message)
+      this.#poison.passed(record.topic, record.partition, record.offset)
+      return reaction
+    } catch (err) {
+      if (!isMessageFault(err)) throw err
+      const attempts = this.#poison.failed(record.topic, record.partition, record.offset)
+      if (attempts < POISON_ATTEMPTS) throw err
+      return this.#setAside(record, (err as Error).message, attempts, deadLetters)
+    }
+  }
+
+  /** Dead-letters a message; the service may react (e.g. refuse a command, so its saga ends). */
+  async #setAside(record: Received, error: string, attempts: number, deadLetters: RawRecord[]): Promise<Reaction> {
+    const { logger, clientId, onDeadLetter } = this.#options
+    const envelope = decodeEnvelope(record.value)
+    metrics.deadLetters.inc({ topic: record.topic })
+    logger.error(
+      { topic: record.topic, partition: record.partition, offset: String(record.offset), sagaId: envelope?.sagaId, orderId: envelope?.orderId, type: envelope?.type, err: error, attempts },
+      'message set aside on the dead-letter topic',
+    )
+    const { topic, partition, key, value } = record
+    deadLetters.push(deadLetterRecord({ topic, partition, offset: String(record.offset), key, value, error, attempts, instance: clientId, at: Date.now() }))
+    return envelope && onDeadLetter ? onDeadLetter(envelope, error) : { send: [] }
   }
 
   /** Announces what a durable batch did (replies published, outcomes handed over), then marks its offsets for the next commit. */
-  async #announce(batch: Received[], reactions: Reaction[], offsets: OffsetCommitter): Promise<void> {
+  async #announce(batch: Received[], { reactions, deadLetters }: Applied, offsets: OffsetCommitter): Promise<void> {
     for (const reaction of reactions) reaction.announce?.()
     try {
-      await this.#options.publisher.publish(reactions.flatMap((r) => r.send))
+      await this.#options.publisher.publish(
+        reactions.flatMap((r) => r.send),
+        deadLetters,
+      )
     } catch (err) {
       // Only a closing publisher gives up; the uncommitted batch is redelivered to whoever consumes next.
       this.#options.logger.warn({ err: (err as Error).message }, 'replies not published, offsets not committed')

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
 import type { KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
+import { DEAD_LETTER_TOPIC } from './dead-letters.js'
 import { allTopics, type Outgoing } from './messages.js'
 import { metrics } from './metrics.js'
 import { Attr, context, endSpan, messageAttributes, SpanKind, SpanName, startSpan, traceHeaders, tracing, type Span } from './telemetry.js'
@@ -12,7 +13,7 @@ const METADATA_MAX_AGE_MS = 1000
 
 export type StringConsumer = Consumer<string, string, string, string>
 
-export async function ensureTopics(config: KafkaConfig, logger: Logger, topics: readonly string[] = allTopics): Promise<void> {
+export async function ensureTopics(config: KafkaConfig, logger: Logger, topics: readonly string[] = [...allTopics, DEAD_LETTER_TOPIC]): Promise<void> {
   const admin = new Admin({ clientId: 'topic-setup', bootstrapBrokers: config.brokers, retries: 20, retryDelay: 500 })
   try {
     const existing = new Set(await admin.listTopics())
@@ -43,9 +44,18 @@ export async function ensureTopics(config: KafkaConfig, logger: Logger, topics: 
  * messages go out in the order publish() was called. When tracing, each message is a producer span
  * (child of the message's `trace`, else of the active context) whose W3C context rides in its headers.
  */
+/** A message as it goes to Kafka. */
+export interface RawRecord {
+  topic: string
+  key: string
+  value: string
+  partition?: number
+  headers?: Record<string, string>
+}
+
 export class Publisher {
   readonly #producer: Producer<string, string, string, string>
-  #queue: { outgoing: Outgoing[]; headers?: Record<string, string>[]; done: (err?: Error) => void }[] = []
+  #queue: { records: RawRecord[]; done: (err?: Error) => void }[] = []
   #sending = false
   #closed = false
   readonly #logger: Logger
@@ -65,11 +75,14 @@ export class Publisher {
     })
   }
 
-  publish(outgoing: Outgoing[]): Promise<void> {
-    if (outgoing.length === 0) return Promise.resolve()
+  /** Publishes messages, and records as they are (dead letters), in one go and in this order. */
+  publish(outgoing: Outgoing[], raw: RawRecord[] = []): Promise<void> {
+    if (outgoing.length === 0 && raw.length === 0) return Promise.resolve()
     return new Promise((resolve, reject) => {
       const done = (err?: Error) => (err ? reject(err) : resolve())
-      this.#queue.push(tracing() ? this.#traced(outgoing, done) : { outgoing, done })
+      const entry = tracing() ? this.#traced(outgoing, done) : { records: outgoing.map((o) => toRecord(o)), done }
+      entry.records.push(...raw)
+      this.#queue.push(entry)
       if (!this.#sending) {
         // Start on the next turn: everything published in this one (e.g. by many HTTP requests) shares a request.
         this.#sending = true
@@ -81,15 +94,14 @@ export class Publisher {
   /** A queue entry whose messages carry their producer span's context; the spans end when the send does. */
   #traced(outgoing: Outgoing[], done: (err?: Error) => void) {
     const spans: Span[] = []
-    const headers = outgoing.map((o) => {
+    const records = outgoing.map((o) => {
       const attributes = { [Attr.messagingSystem]: 'kafka', [Attr.messagingOperation]: 'send', [Attr.destination]: o.topic, ...messageAttributes(o.message) }
       const started = startSpan(SpanName.publish(o.topic), SpanKind.PRODUCER, attributes, o.trace ?? context.active())
       spans.push(started.span)
-      return traceHeaders(started.context)
+      return toRecord(o, traceHeaders(started.context))
     })
     return {
-      outgoing,
-      headers,
+      records,
       done: (err?: Error) => {
         for (const span of spans) endSpan(span, err)
         done(err)
@@ -101,15 +113,7 @@ export class Publisher {
     while (this.#queue.length > 0) {
       const batch = this.#queue
       this.#queue = []
-      const messages = batch.flatMap((entry) =>
-        entry.outgoing.map((o, i) => ({
-          topic: o.topic,
-          key: o.message.orderId,
-          value: JSON.stringify(o.message),
-          ...(o.partition === undefined ? {} : { partition: o.partition }),
-          ...(entry.headers ? { headers: entry.headers[i] } : {}),
-        })),
-      )
+      const messages = batch.flatMap((entry) => entry.records)
       // A failed send is retried until it goes through (or the publisher closes): callers rely on
       // publish order, and a consumer commits its offsets only after its replies are out.
       for (let attempt = 1; ; attempt++) {
@@ -134,6 +138,16 @@ export class Publisher {
   async close(): Promise<void> {
     this.#closed = true
     await this.#producer.close()
+  }
+}
+
+function toRecord(o: Outgoing, headers?: Record<string, string>): RawRecord {
+  return {
+    topic: o.topic,
+    key: o.message.orderId,
+    value: JSON.stringify(o.message),
+    ...(o.partition === undefined ? {} : { partition: o.partition }),
+    ...(headers ? { headers } : {}),
   }
 }
 

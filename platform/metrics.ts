@@ -49,6 +49,12 @@ export const metrics = {
     labelNames: ['operation'] as const,
     registers: [registry],
   }),
+  deadLetters: new Counter({
+    name: 'dead_letters_total',
+    help: 'Messages set aside on the dead-letter topic (malformed, or failing by their own fault every time), by the topic they came from',
+    labelNames: ['topic'] as const,
+    registers: [registry],
+  }),
   redisErrors: new Counter({
     name: 'redis_errors_total',
     help: 'Redis failures: "connection" (client error events) or the name of the script that failed',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Topics } from './messages.js'
-import { commandAt, decide, describePosition, startOf, type Position, type SagaDefinition } from './saga.js'
+import { abortAt, commandAt, decide, describePosition, startOf, type Position, type SagaDefinition } from './saga.js'
 
 // Three fake steps: the middle one has no compensation (nothing to undo), the last one cannot be refused.
 const command = (type: 'ReserveStock' | 'ReleaseStock') => () => ({ topic: Topics.stock, message: { type, sagaId: 's', orderId: 'o', items: [] } })
@@ -59,4 +59,12 @@ test('duplicate, late and foreign replies, and unknown steps, do not move a saga
 test('a position persisted by name survives a step inserted before it', () => {
   const grown: SagaDefinition<null> = { steps: [{ ...saga.steps[0]!, name: 'new-first' }, ...saga.steps] }
   assert.deepEqual(decide(grown, { phase: 'forward', step: 'second' }, 'PaymentCharged'), { phase: 'forward', step: 'third' })
+})
+
+test('a reply that could not be handled aborts the saga: its step is compensated too, then the completed ones', () => {
+  assert.deepEqual(abortAt(saga, { phase: 'forward', step: 'first' }, 'StockReserved', 'NOT_PROCESSED'), { phase: 'compensating', step: 'first', reason: 'NOT_PROCESSED' })
+  // The second step has no compensation: the first one is undone.
+  assert.deepEqual(abortAt(saga, { phase: 'forward', step: 'second' }, 'PaymentRejected', 'NOT_PROCESSED'), { phase: 'compensating', step: 'first', reason: 'NOT_PROCESSED' })
+  assert.equal(abortAt(saga, { phase: 'forward', step: 'second' }, 'StockReleased', 'NOT_PROCESSED'), undefined, 'a stray reply ends nothing')
+  assert.equal(abortAt(saga, { phase: 'compensating', step: 'first', reason: 'X' }, 'StockReleased', 'NOT_PROCESSED'), undefined, 'a compensation must finish')
 })

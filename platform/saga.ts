@@ -43,6 +43,21 @@ export function decide<Data>(saga: SagaDefinition<Data>, at: Position, reply: st
   return reply === step.compensated ? compensateFrom(saga, index - 1, at.reason ?? 'REFUSED') : undefined
 }
 
+/**
+ * Where a saga goes when the reply to its current forward step could not be handled (it was set aside
+ * as a dead letter): that step's outcome is unknown, so it is compensated too (a compensation of a step
+ * that never ran fences it off), then the completed ones; the saga then fails with `reason`. Undefined
+ * when `reply` is not one the step awaits (a stray message does not end a healthy saga), and during a
+ * compensation, which must finish.
+ */
+export function abortAt<Data>(saga: SagaDefinition<Data>, at: Position, reply: string, reason: string): Position | undefined {
+  if (at.phase !== 'forward') return undefined
+  const index = saga.steps.findIndex((s) => s.name === at.step)
+  const step = saga.steps[index]
+  if (!step || (reply !== step.succeeded && reply !== step.refused)) return undefined
+  return step.compensate ? { phase: 'compensating', step: step.name, reason } : compensateFrom(saga, index - 1, reason)
+}
+
 /** Compensates the completed steps from index `from` down; then the saga is done, failed with `reason`. */
 function compensateFrom<Data>(saga: SagaDefinition<Data>, from: number, reason: string): Position {
   for (let i = from; i >= 0; i--) if (saga.steps[i]!.compensate) return { phase: 'compensating', step: saga.steps[i]!.name, reason }

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { loadConfig, type Config, type ServiceName } from './config.js'
 import { createHttpApp } from './http.js'
-import { ConsumerLoop, type MessageHandler } from './idempotent-consumer.js'
+import { ConsumerLoop, type DeadLetterHandler, type MessageHandler } from './idempotent-consumer.js'
 import { ensureTopics, Publisher } from './kafka.js'
 import { createLogger, type Logger } from './logger.js'
 import { registry } from './metrics.js'
@@ -33,8 +33,15 @@ export interface ServiceDefinition<State, T extends Topic = Topic> {
   /** Builds the service's own state (stores, waiters) once the connections exist. */
   setup(context: ServiceContext): State | Promise<State>
   routes?(app: FastifyInstance, state: State, context: ServiceContext): void
-  /** The topic this service consumes, and what it does with each message. */
-  consumes?: { topic: T; handler(state: State, context: ServiceContext): MessageHandler<T> }
+  /**
+   * The topic this service consumes, what it does with each message, and what it does about a message
+   * set aside on the dead-letter topic (by default nothing more).
+   */
+  consumes?: {
+    topic: T
+    handler(state: State, context: ServiceContext): MessageHandler<T>
+    deadLetter?(state: State, context: ServiceContext): DeadLetterHandler
+  }
   background?(state: State, context: ServiceContext): Background[]
 }
 
@@ -92,6 +99,7 @@ export async function startService<State, T extends Topic>(
         clientId: config.instanceId,
         topic: definition.consumes.topic,
         handle: definition.consumes.handler(state, context),
+        onDeadLetter: definition.consumes.deadLetter?.(state, context),
         publisher,
         makeDurable: context.durable,
         logger,

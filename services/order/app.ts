@@ -27,7 +27,7 @@ export const orderService: ServiceDefinition<OrderService, typeof Topics.saga> =
     return { store, waiters, sagas: new CheckoutSagas(store, waiters, context), stock: new StockClient(config.stockUrl) }
   },
   routes: orderRoutes,
-  consumes: { topic: Topics.saga, handler: ({ sagas }) => orderHandlers(sagas) },
+  consumes: { topic: Topics.saga, handler: ({ sagas }) => orderHandlers(sagas), deadLetter: ({ sagas }) => (reply) => sagas.abort(reply) },
   // A saga whose replica died between two steps stops moving: one replica at a time re-sends the
   // current command of every saga that has not moved for a while (participants answer repeats from
   // their records, and a late reply moves nothing).

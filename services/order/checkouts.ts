@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto'
 import type { Reaction } from '../../platform/idempotent-consumer.js'
 import { Topics, type Outgoing, type SagaReply } from '../../platform/messages.js'
 import { metrics } from '../../platform/metrics.js'
-import { commandAt, decide, describePosition, startOf, type Position } from '../../platform/saga.js'
+import type { Envelope } from '../../platform/dead-letters.js'
+import { abortAt, commandAt, decide, describePosition, startOf, type Position } from '../../platform/saga.js'
 import type { ServiceContext } from '../../platform/service.js'
 import { Attr, inSpan, SpanKind, SpanName, tracing } from '../../platform/telemetry.js'
 import { checkoutSaga, type CheckoutData } from './checkout-saga.js'
@@ -86,6 +87,18 @@ export class CheckoutSagas {
     // A duplicate or late reply: the saga moved on already (or finished), and nothing changes.
     metrics.idempotentReplays.inc({ operation: reply.type })
     return { send: [] }
+  }
+
+  /**
+   * A reply this service set aside as a dead letter: its saga cannot learn what the step did, so it
+   * compensates that step and the completed ones, and fails (the client gets 422 NOT_PROCESSED).
+   */
+  async abort(reply: Envelope): Promise<Reaction> {
+    const running = this.#running.get(reply.sagaId) ?? (await this.#load(reply.orderId, reply.sagaId))
+    const next = running && abortAt(checkoutSaga, running.position, reply.type, 'NOT_PROCESSED')
+    if (!running || !next) return { send: [] }
+    this.context.logger.warn({ sagaId: reply.sagaId, orderId: reply.orderId, reply: reply.type }, 'aborting the saga of a reply that could not be handled')
+    return (await this.#move(running, next)) ?? { send: [] }
   }
 
   /** Sends again the current command of every saga that has not moved for `staleAfterMs` (one sweep). */

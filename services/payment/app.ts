@@ -1,7 +1,7 @@
 // The payment service: users with credit; charges and refunds for checkout sagas.
 import { Topics } from '../../platform/messages.js'
 import type { ServiceDefinition } from '../../platform/service.js'
-import { paymentHandlers } from './handlers.js'
+import { paymentDeadLetters, paymentHandlers } from './handlers.js'
 import { paymentRoutes } from './routes.js'
 import { createPaymentStore, type PaymentStore } from './store.js'
 
@@ -9,5 +9,5 @@ export const paymentService: ServiceDefinition<PaymentStore, typeof Topics.payme
   name: 'payment',
   setup: createPaymentStore,
   routes: paymentRoutes,
-  consumes: { topic: Topics.payment, handler: paymentHandlers },
+  consumes: { topic: Topics.payment, handler: paymentHandlers, deadLetter: paymentDeadLetters },
 }

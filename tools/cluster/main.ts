@@ -5,6 +5,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { defaultRunDir, startCluster, type Cluster } from './cluster.js'
+import { formatDeadLetter, readDeadLetters } from './dead-letters.js'
 import { endLeftovers } from './leftovers.js'
 import { processGroupOf } from './proc.js'
 import { repoRoot } from './paths.js'
@@ -19,6 +20,7 @@ const USAGE = `usage: node dist/tools/cluster/main.js <command>
   kill NAME [SIGNAL] [--group]                                signal a process (default SIGKILL); it is restarted
                                                               --group: its whole process group (nginx workers too)
   pause NAME | resume NAME                                    SIGSTOP / SIGCONT a process
+  dlq [--json]                                                the messages set aside on the dead-letter topic
   down                                                        stop the current cluster
 Options for every command: --run-dir DIR (default run/current). Env: GATEWAY_PORT, CLUSTER_BASE_PORT.`
 
@@ -145,6 +147,13 @@ function signalProcess(state: ClusterState, name: string | undefined, signal: No
   console.log(`${signal} sent to ${name} (${flags.group ? 'process group' : 'pid'} ${pid})`)
 }
 
+async function listDeadLetters(state: ClusterState): Promise<void> {
+  const letters = await readDeadLetters(state.kafkaBrokers)
+  if (flags.json) return console.log(JSON.stringify(letters, null, 2))
+  if (letters.length === 0) return console.log('no dead letters')
+  for (const letter of letters) console.log(formatDeadLetter(letter))
+}
+
 async function down(state: ClusterState): Promise<void> {
   if (supervisorRunning(state)) {
     process.kill(state.supervisorPid, 'SIGTERM')
@@ -178,6 +187,8 @@ async function main(): Promise<void> {
       return signalProcess(state, args[0], 'SIGCONT')
     case 'down':
       return down(state)
+    case 'dlq':
+      return listDeadLetters(state)
     default:
       fail(`unknown command ${command}\n${USAGE}`)
   }
