@@ -1,12 +1,12 @@
 // Entities that hold one counter (an item's stock, a user's credit): the shared store of the stock and
 // payment services. Every change is one atomic Lua script that also records its idempotency key, and
 // nothing is reported back before the change is durable (replicated when the profile asks for it).
-import { AppError, errorFromScript, type ErrorCode } from './errors.js'
-import { execPipeline, loadScript, unmarkReplay, type Redis, type Script } from './redis.js'
+import { AppError, scriptValue, type ErrorCode } from './errors.js'
+import { execPipeline, loadScript, platformScriptsDir, unmarkReplay, type Redis, type Script } from './redis.js'
 import type { DeadLetterHandler, Reaction } from './idempotent-consumer.js'
+import { httpRecord, messageRecord } from './idempotency.js'
 import { Topics, type PaymentCommand, type SagaReply, type StockCommand } from './messages.js'
 
-const scriptsDir = new URL('./scripts/', import.meta.url)
 const BATCH_CHUNK = 5000
 
 export interface CounterStoreOptions {
@@ -33,10 +33,10 @@ export class CounterStore {
     readonly options: CounterStoreOptions,
   ) {
     this.#scripts = {
-      create: loadScript(redis, scriptsDir, 'create-entity'),
-      adjust: loadScript(redis, scriptsDir, 'adjust-counter'),
-      take: loadScript(redis, scriptsDir, 'take-counters'),
-      giveBack: loadScript(redis, scriptsDir, 'give-back'),
+      create: loadScript(redis, platformScriptsDir, 'create-entity'),
+      adjust: loadScript(redis, platformScriptsDir, 'adjust-counter'),
+      take: loadScript(redis, platformScriptsDir, 'take-counters'),
+      giveBack: loadScript(redis, platformScriptsDir, 'give-back'),
     }
   }
 
@@ -48,7 +48,7 @@ export class CounterStore {
     const pairs = Object.entries(fields).flat()
     const reply = String(await this.#scripts.create([this.key(id), httpRecord(idempotencyKey, 'create')], [this.options.ttlSeconds, id, ...pairs]))
     await this.durable()
-    return reply.slice(3)
+    return scriptValue(reply, `${this.options.noun} ${id}`)
   }
 
   async find(id: string): Promise<Record<string, number>> {
@@ -61,10 +61,9 @@ export class CounterStore {
   async adjust(id: string, delta: number, idempotencyKey: string | undefined, operation: string): Promise<number> {
     const { field, ttlSeconds, shortfall, noun } = this.options
     const reply = String(await this.#scripts.adjust([this.key(id), httpRecord(idempotencyKey, operation)], [field, delta, ttlSeconds, shortfall]))
-    const error = errorFromScript(reply, `${noun} ${id}`)
-    if (error) throw error
+    const value = Number(scriptValue(reply, `${noun} ${id}`))
     await this.durable()
-    return Number(reply.slice(3))
+    return value
   }
 
   /** Saga step: takes every amount or none. Idempotent per (step name, saga id). */
@@ -96,16 +95,6 @@ export class CounterStore {
   durable(): Promise<void> {
     return this.options.durable()
   }
-}
-
-/** The idempotency record of an HTTP mutation ('' when the request carries no key). */
-export function httpRecord(idempotencyKey: string | undefined, operation: string): string {
-  return idempotencyKey ? `idem:http:${operation}:${idempotencyKey}` : ''
-}
-
-/** The idempotency record of a saga command: its type plus its saga id. */
-export function messageRecord(type: string, sagaId: string): string {
-  return `idem:msg:${type}:${sagaId}`
 }
 
 type ParticipantCommand = StockCommand | PaymentCommand

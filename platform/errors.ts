@@ -42,6 +42,13 @@ export function errorFromScript(reply: string, subject: string): AppError | unde
   return new AppError(isErrorCode(code) ? code : 'BAD_INPUT', describe(code, subject))
 }
 
+/** Scripts answer "OK:<value>" or a refusal "ERR:<CODE>": the value, or the refusal thrown as an AppError. */
+export function scriptValue(reply: string, subject: string): string {
+  const error = errorFromScript(reply, subject)
+  if (error) throw error
+  return reply.slice(reply.indexOf(':') + 1)
+}
+
 function describe(code: string, subject: string): string {
   switch (code) {
     case 'NOT_FOUND':

@@ -89,15 +89,6 @@ export function parseAmount(value: string | undefined, what: string): number {
   return n
 }
 
-/** The client's Idempotency-Key, else the gateway's request id (the same across the gateway's retries). */
-export function idempotencyKey(request: FastifyRequest): string | undefined {
-  const raw = request.headers['idempotency-key'] ?? request.headers['x-request-id']
-  const key = Array.isArray(raw) ? raw[0] : raw
-  if (key === undefined || key === '') return undefined
-  if (key.length > 200) throw new AppError('BAD_INPUT', 'Idempotency-Key is longer than 200 characters')
-  return key
-}
-
 export type Params = Record<string, string>
 
 const MAX_BATCH = 1_000_000

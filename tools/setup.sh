@@ -41,6 +41,7 @@ command -v redis-sentinel >/dev/null || missing+=(redis-sentinel)
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+{ command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null; } || missing+=(python3 python3-venv)
 apt_install "${missing[@]}"
 
 if [ ! -d node_modules ] || { [ -f package-lock.json ] && [ package-lock.json -nt node_modules ]; }; then
@@ -60,6 +61,16 @@ runtime="v$(node -p "require('./package.json').dependencies.node.replace(/^[^0-9
 if [ "$(node_modules/.bin/node --version 2>/dev/null)" != "$runtime" ]; then
   say "installing the Node $runtime runtime (npm package node)"
   (cd node_modules/node && node installArchSpecificPackage) >&2
+fi
+
+# The fuzzer (npm run fuzz, and a short pass in npm test): schemathesis from PyPI, pinned, in a
+# virtualenv of its own.
+if [ ! -x .venv/fuzz/bin/schemathesis ] || [ tools/fuzz/requirements.txt -nt .venv/fuzz ]; then
+  say "installing schemathesis (pip, into .venv/fuzz)"
+  rm -rf .venv/fuzz
+  python3 -m venv .venv/fuzz
+  .venv/fuzz/bin/pip install -q --disable-pip-version-check -r tools/fuzz/requirements.txt >&2
+  touch .venv/fuzz
 fi
 
 if [ ! -d kafka/lib ] || [ kafka/pom.xml -nt kafka/lib ]; then

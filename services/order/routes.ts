@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { AppError } from '../../platform/errors.js'
-import { idempotencyKey, parseAmount, parseBatchSize, parseId, route, type Params } from '../../platform/http.js'
+import { parseAmount, parseBatchSize, parseId, route, type Params } from '../../platform/http.js'
+import { idempotencyKey } from '../../platform/idempotency.js'
 import type { ServiceContext } from '../../platform/service.js'
 import type { OrderService } from './app.js'
 import { refusalOf } from './domain.js'
@@ -55,7 +56,7 @@ export function orderRoutes(app: FastifyInstance, { store, sagas, stock }: Order
     const n = parseBatchSize(params.n)
     const nItems = parseBatchSize(params.nItems)
     const nUsers = parseBatchSize(params.nUsers)
-    if (n > 0 && (nItems === 0 || nUsers === 0)) throw new AppError('BAD_INPUT', 'n_items and n_users must be at least 1')
+    if (nItems === 0 || nUsers === 0) throw new AppError('BAD_INPUT', 'n_items and n_users must be at least 1')
     await store.batchInit(n, nItems, nUsers, parseAmount(params.itemPrice, 'item price'))
     await context.durable()
     return { msg: `batch init of ${n} orders successful`, count: n }

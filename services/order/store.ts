@@ -3,18 +3,17 @@
 //                         {checkout (its id), phase, step, reason, origin (the replica whose request waits)}
 //   checkout:<saga id>    the saga's outcome, once known
 //   checkouts:pending     sorted set of orders with a running saga, by its last move (for the sweeper)
-import { AppError, errorFromScript } from '../../platform/errors.js'
-import { httpRecord } from '../../platform/counters.js'
+import { AppError, errorFromScript, scriptValue } from '../../platform/errors.js'
+import { httpRecord } from '../../platform/idempotency.js'
 import type { Config } from '../../platform/config.js'
 import type { Line } from '../../platform/messages.js'
 import { metrics } from '../../platform/metrics.js'
-import { execPipeline, loadScript, type Redis, type Script } from '../../platform/redis.js'
+import { execPipeline, loadScript, platformScriptsDir, type Redis, type Script } from '../../platform/redis.js'
 import type { Position } from '../../platform/saga.js'
 import type { CheckoutData } from './checkout-saga.js'
 import { decodeLines, encodeLines, type Outcome } from './domain.js'
 
 const scriptsDir = new URL('./scripts/', import.meta.url)
-const sharedScriptsDir = new URL('../../platform/scripts/', import.meta.url)
 const PENDING = 'checkouts:pending'
 const BATCH_CHUNK = 5000
 
@@ -49,7 +48,7 @@ export class OrderStore {
   ) {
     this.#ttl = config.idempotencyTtlSeconds
     this.#scripts = {
-      create: loadScript(redis, sharedScriptsDir, 'create-entity'),
+      create: loadScript(redis, platformScriptsDir, 'create-entity'),
       addItem: loadScript(redis, scriptsDir, 'add-item'),
       begin: loadScript(redis, scriptsDir, 'begin-checkout'),
       advance: loadScript(redis, scriptsDir, 'advance-checkout'),
@@ -60,7 +59,7 @@ export class OrderStore {
   async create(orderId: string, userId: string, idempotencyKey: string | undefined): Promise<string> {
     const fields = ['user_id', userId, 'paid', '0', 'total', '0', 'items', '']
     const reply = String(await this.#scripts.create([key(orderId), httpRecord(idempotencyKey, 'create-order')], [this.#ttl, orderId, ...fields]))
-    return reply.slice(3)
+    return scriptValue(reply, `order ${orderId}`)
   }
 
   async find(orderId: string): Promise<Order> {
@@ -71,9 +70,7 @@ export class OrderStore {
 
   async addItem(orderId: string, itemId: string, quantity: number, price: number, idempotencyKey: string | undefined): Promise<number> {
     const reply = String(await this.#scripts.addItem([key(orderId), httpRecord(idempotencyKey, 'add-item')], [itemId, quantity, price, this.#ttl]))
-    const error = errorFromScript(reply, `order ${orderId}`)
-    if (error) throw error
-    return Number(reply.slice(3))
+    return Number(scriptValue(reply, `order ${orderId}`))
   }
 
   /** Starts the order's checkout saga at `firstStep`, or joins the one this idempotency key started. */

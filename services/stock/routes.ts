@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { idempotencyKey, parseAmount, parseBatchSize, parseId, route, type Params } from '../../platform/http.js'
+import { parseAmount, parseBatchSize, parseId, route, type Params } from '../../platform/http.js'
+import { idempotencyKey } from '../../platform/idempotency.js'
 import type { StockStore } from './store.js'
 
 export function stockRoutes(app: FastifyInstance, store: StockStore): void {

@@ -150,15 +150,17 @@ interface Row {
 
 function summarize(w: Window, exchanges: Exchange[], checkouts: CheckoutRecord[], violations: Violation[]): Row {
   const inside = (at: number) => at >= w.start && at < w.end
-  const sent = exchanges.filter((e) => inside(e.at))
+  // Counted where each exchange ended: a request sent just before the gateway is killed is reset by
+  // that kill, not by the fault before it.
+  const ended = exchanges.filter((e) => inside(e.at + e.latencyMs))
   return {
     fault: w.label,
     action: w.action,
-    requests: sent.length,
-    ok: sent.filter((e) => e.status >= 200 && e.status < 300).length,
-    refused: sent.filter((e) => e.status >= 400 && e.status < 500).length,
-    failed: sent.filter((e) => e.status >= 500).length,
-    resets: sent.filter((e) => e.status === 0).length,
+    requests: ended.length,
+    ok: ended.filter((e) => e.status >= 200 && e.status < 300).length,
+    refused: ended.filter((e) => e.status >= 400 && e.status < 500).length,
+    failed: ended.filter((e) => e.status >= 500).length,
+    resets: ended.filter((e) => e.status === 0).length,
     // What a client waited from its first attempt to a definite answer, retries included; counted where
     // the wait ended, so a checkout sent just before a fault strikes counts under that fault.
     longestStallMs: Math.max(

@@ -23,6 +23,7 @@ function renderGatewayConfig({ port, upstreams, checkoutLimit }: GatewaySettings
   const values: Record<string, string> = {
     CHECKOUT_LIMIT: String(checkoutLimit),
     GATEWAY_PORT: String(port),
+    WORKER_USER: process.getuid?.() === 0 ? 'user root;' : '',
     ORDER_SERVERS: serverLines(upstreams.order),
     STOCK_SERVERS: serverLines(upstreams.stock),
     PAYMENT_SERVERS: serverLines(upstreams.payment),
