@@ -44,7 +44,7 @@ async function main(): Promise<number> {
     args.push('--report', 'vcr', '--report-dir', out)
     if (options.seed) args.push('--seed', options.seed)
     log(`schemathesis ${args.join(' ')}`)
-    const fuzzerStatus = await run(schemathesis, args)
+    const fuzzerStatus = await run(schemathesis, args, out)
 
     const exchanges = readCassette(out)
     const model = new ShopModel()
@@ -110,9 +110,10 @@ function safeDecode(segment: string): string {
   }
 }
 
-function run(command: string, args: string[]): Promise<number> {
+/** Runs in `cwd`: schemathesis keeps a cache folder (.schemathesis) where it runs. */
+function run(command: string, args: string[], cwd: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: 'inherit', env: { ...process.env, SCHEMATHESIS_HOOKS: '' } })
+    const child = spawn(command, args, { cwd, stdio: 'inherit', env: { ...process.env, SCHEMATHESIS_HOOKS: '' } })
     child.on('error', reject)
     child.on('exit', (code) => resolve(code ?? 1))
   })
