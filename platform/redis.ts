@@ -57,7 +57,7 @@ export function closeRedis(client: Redis): void {
  * Loads `<dir>/<name>.lua` and returns a function running it atomically with EVALSHA
  * (ioredis falls back to EVAL when the server does not have the script cached, e.g. after a failover).
  */
-/** The scripts every service may use (platform/scripts: creating an entity, the counters). */
+/** Scripts any service may use (platform/scripts: creating an entity). */
 export const platformScriptsDir = new URL('./scripts/', import.meta.url)
 
 export function loadScript(redis: Redis, dir: URL, name: string): Script {

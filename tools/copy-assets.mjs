@@ -10,4 +10,5 @@ function copyLua(dir) {
   }
 }
 copyLua('platform')
+copyLua('participant')
 copyLua('services')

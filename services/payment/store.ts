@@ -1,5 +1,5 @@
 // The only file that knows the payment service's Redis keys: user:<id> = {credit}.
-import { CounterStore } from '../../platform/counters.js'
+import { CounterStore } from '../../participant/counter-store.js'
 import type { ServiceContext } from '../../platform/service.js'
 
 export type PaymentStore = CounterStore

@@ -1,5 +1,5 @@
 // What the stock service does with each saga command: one atomic, idempotent script, one reply.
-import { counterCommandHandler, counterDeadLetterHandler, type CounterCommands } from '../../platform/counters.js'
+import { counterCommandHandler, counterDeadLetterHandler, type CounterCommands } from '../../participant/saga-handlers.js'
 import type { DeadLetterHandler, MessageHandler } from '../../platform/idempotent-consumer.js'
 import type { StockCommand, Topics } from '../../platform/messages.js'
 import type { StockStore } from './store.js'

@@ -1,5 +1,5 @@
 // The only file that knows the stock service's Redis keys: item:<id> = {stock, price}.
-import { CounterStore } from '../../platform/counters.js'
+import { CounterStore } from '../../participant/counter-store.js'
 import type { ServiceContext } from '../../platform/service.js'
 
 export type StockStore = CounterStore

@@ -5,12 +5,12 @@ import { join, resolve } from 'node:path'
 import { repoRoot } from './paths.js'
 import { assertPortsFree, portAllocator, type PortMode } from './ports.js'
 import { sendSignal, Supervisor, type ProcessStatus, type SignalScope } from './processes.js'
-import type { ServiceRole } from './services.js'
+import type { ServiceRole } from './roles.js'
 import { writeState } from './state.js'
 import { buildTopology, STOP_ORDER, WAITS_FOR, type DataGroup, type ProfileName, type RedisEndpoint, type Topology } from './topology.js'
 
 export type { ProcessStatus, SignalScope } from './processes.js'
-export type { ServiceRole } from './services.js'
+export type { ServiceRole } from './roles.js'
 export type { DataGroup, ProfileName, RedisEndpoint } from './topology.js'
 
 export interface ClusterOptions {

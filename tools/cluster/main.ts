@@ -10,7 +10,7 @@ import { endLeftovers } from './leftovers.js'
 import { processGroupOf } from './proc.js'
 import { repoRoot } from './paths.js'
 import { sendSignal, type ProcessStatus } from './processes.js'
-import { SERVICE_ROLES, type ServiceRole } from './services.js'
+import { SERVICE_ROLES, type ServiceRole } from './roles.js'
 import { isAlive, readState, stateFile, supervisorRunning, type ClusterState } from './state.js'
 import { PROFILES, type ProfileName } from './topology.js'
 

@@ -1,8 +1,9 @@
 // Hands out the cluster's TCP ports: the conventional ones, ones laid out from a base port (a second
 // cluster beside the first), or free ones picked by the kernel (tests).
 import { createServer } from 'node:net'
+import type { Role } from './roles.js'
 
-export type PortFamily = 'gateway' | 'order' | 'stock' | 'payment' | 'redis' | 'sentinel' | 'kafka'
+export type PortFamily = Role
 
 export type PortMode = { kind: 'conventional' } | { kind: 'base'; basePort: number } | { kind: 'free' }
 

@@ -10,8 +10,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { repoRoot } from './paths.js'
 import { waitUntil } from './probes.js'
-
-export type Role = 'gateway' | 'order' | 'stock' | 'payment' | 'kafka' | 'redis' | 'sentinel'
+import type { Role } from './roles.js'
 
 export interface Launch {
   command: string

@@ -1,11 +1,8 @@
-// The product's own processes: order (which runs the checkout sagas), stock and payment replicas.
+// How the launcher runs a replica of order, stock or payment.
 import { inRepo } from './paths.js'
 import { httpStatus } from './probes.js'
 import type { ProcessSpec } from './processes.js'
-
-export type ServiceRole = 'order' | 'stock' | 'payment'
-
-export const SERVICE_ROLES: readonly ServiceRole[] = ['order', 'stock', 'payment']
+import type { ServiceRole } from './roles.js'
 
 export function serviceSpec(role: ServiceRole, instance: number, port: number, env: Record<string, string>): ProcessSpec {
   return {

@@ -3,15 +3,16 @@
 import { newKafkaClusterId, kafkaNodeSpec, type KafkaNode, type KafkaSettings } from './kafka.js'
 import { gatewaySpec } from './nginx.js'
 import type { PortAllocator } from './ports.js'
-import type { ProcessSpec, Role } from './processes.js'
+import type { ProcessSpec } from './processes.js'
 import { redisSpec, sentinelSpec, type RedisMember, type SentinelSettings } from './redis.js'
-import { SERVICE_ROLES, serviceSpec, type ServiceRole } from './services.js'
+import { SERVICE_ROLES, type Role, type ServiceRole } from './roles.js'
+import { serviceSpec } from './services.js'
 
 export type ProfileName = 'default' | 'ha'
 
 /** Each data group has its own Redis (a Sentinel master name in the ha profile). */
-export const DATA_GROUPS = ['order', 'stock', 'payment'] as const
-export type DataGroup = (typeof DATA_GROUPS)[number]
+export const DATA_GROUPS = SERVICE_ROLES
+export type DataGroup = ServiceRole
 
 interface Profile {
   kafkaNodes: number
@@ -67,11 +68,11 @@ export const WAITS_FOR: Record<Role, Role[]> = {
   order: ['redis', 'sentinel', 'kafka'],
   stock: ['redis', 'sentinel', 'kafka'],
   payment: ['redis', 'sentinel', 'kafka'],
-  gateway: ['order', 'stock', 'payment'],
+  gateway: [...SERVICE_ROLES],
 }
 
 /** Shutdown order: what uses a thing stops before it. */
-export const STOP_ORDER: Role[][] = [['order', 'stock', 'payment'], ['gateway'], ['kafka'], ['sentinel'], ['redis']]
+export const STOP_ORDER: Role[][] = [[...SERVICE_ROLES], ['gateway'], ['kafka'], ['sentinel'], ['redis']]
 
 export interface RedisEndpoint {
   url?: string

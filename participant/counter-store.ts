@@ -1,12 +1,12 @@
-// Entities that hold one counter (an item's stock, a user's credit): the shared store of the stock and
-// payment services. Every change is one atomic Lua script that also records its idempotency key, and
-// nothing is reported back before the change is durable (replicated when the profile asks for it).
-import { AppError, scriptValue, type ErrorCode } from './errors.js'
-import { execPipeline, loadScript, platformScriptsDir, unmarkReplay, type Redis, type Script } from './redis.js'
-import type { DeadLetterHandler, Reaction } from './idempotent-consumer.js'
-import { httpRecord, messageRecord } from './idempotency.js'
-import { Topics, type PaymentCommand, type SagaReply, type StockCommand } from './messages.js'
+// The saga participant that stock and payment both are: entities that hold one counter (an item's
+// stock, a user's credit), taken and given back by saga commands and adjusted over HTTP. Every change
+// is one atomic Lua script that also records its idempotency key, and nothing is reported back before
+// the change is durable (replicated when the profile asks for it).
+import { AppError, scriptValue, type ErrorCode } from '../platform/errors.js'
+import { execPipeline, loadScript, platformScriptsDir, unmarkReplay, type Redis, type Script } from '../platform/redis.js'
+import { httpRecord, messageRecord } from '../platform/idempotency.js'
 
+const scriptsDir = new URL('./scripts/', import.meta.url)
 const BATCH_CHUNK = 5000
 
 export interface CounterStoreOptions {
@@ -34,9 +34,9 @@ export class CounterStore {
   ) {
     this.#scripts = {
       create: loadScript(redis, platformScriptsDir, 'create-entity'),
-      adjust: loadScript(redis, platformScriptsDir, 'adjust-counter'),
-      take: loadScript(redis, platformScriptsDir, 'take-counters'),
-      giveBack: loadScript(redis, platformScriptsDir, 'give-back'),
+      adjust: loadScript(redis, scriptsDir, 'adjust-counter'),
+      take: loadScript(redis, scriptsDir, 'take-counters'),
+      giveBack: loadScript(redis, scriptsDir, 'give-back'),
     }
   }
 
@@ -94,51 +94,5 @@ export class CounterStore {
 
   durable(): Promise<void> {
     return this.options.durable()
-  }
-}
-
-type ParticipantCommand = StockCommand | PaymentCommand
-
-/** How a participant's saga commands map onto a counter store (see services/stock and services/payment). */
-export interface CounterCommands<Command extends ParticipantCommand> {
-  take: { command: Command['type']; succeeded: SagaReply['type']; refused: SagaReply['type'] }
-  giveBack: { command: Command['type']; done: SagaReply['type'] }
-  lines(command: Command): [string, number][]
-}
-
-/** The reply to a saga command (on the partition the command names). */
-function replyTo(command: { sagaId: string; orderId: string; replyPartition?: number }, type: SagaReply['type'], reason?: string): Reaction {
-  const { sagaId, orderId, replyPartition } = command
-  return {
-    send: [
-      {
-        topic: Topics.saga,
-        message: { type, sagaId, orderId, ...(reason === undefined ? {} : { reason }) } as SagaReply,
-        ...(replyPartition === undefined ? {} : { partition: replyPartition }),
-      },
-    ],
-  }
-}
-
-/**
- * A take command set aside (dead-lettered) is refused, so that its saga ends: the take script checks
- * every counter before it changes one, so a take that failed took nothing. A give-back set aside gets
- * no answer: a compensation must finish, so its saga waits, re-sending it, until the data is mended.
- */
-export function counterDeadLetterHandler<Command extends ParticipantCommand>(commands: CounterCommands<Command>): DeadLetterHandler {
-  return async (envelope) => (envelope.type === commands.take.command ? replyTo(envelope, commands.take.refused, 'NOT_PROCESSED') : { send: [] })
-}
-
-/** The idempotent handler of a counter participant: take or give back, then reply to the saga. */
-export function counterCommandHandler<Command extends ParticipantCommand>(store: CounterStore, commands: CounterCommands<Command>): (command: Command) => Promise<Reaction> {
-  return async (command) => {
-    const { type, sagaId } = command
-    const reply = (replyType: SagaReply['type'], reason?: string) => replyTo(command, replyType, reason)
-    if (type === commands.take.command) {
-      const result = await store.take(type, sagaId, commands.lines(command))
-      return result.ok ? reply(commands.take.succeeded) : reply(commands.take.refused, result.reason)
-    }
-    await store.giveBack(type, commands.take.command, sagaId, commands.lines(command))
-    return reply(commands.giveBack.done)
   }
 }
