@@ -50,6 +50,32 @@ test("the gateway's master killed mid-run: no request fails", async () => {
   assert.notEqual(env.cluster.processes.find((p) => p.name === 'gateway')!.pid, before)
 })
 
+test('the payment Redis master frozen under reads and writes: every request waits out the failover and answers 2xx', async () => {
+  const users = await Promise.all(Array.from({ length: 20 }, async () => {
+    const user = await env.api.createUser()
+    await env.api.addFunds(user, 100)
+    return user
+  }))
+  const master = await redisNode(env.cluster, 'payment', 'master')
+  env.cluster.pause(master)
+  try {
+    // All at once, as the WDM consistency test reads credit: every payment replica waits on the same
+    // frozen master until Sentinel promotes another (5-7 s). A gateway that gave up on each replica
+    // sooner answered the rest 502 "no live upstreams".
+    const statuses = await Promise.all(
+      users.flatMap((user) => [
+        env.api.request('GET', `/payment/find_user/${user}`).then((r) => r.status),
+        env.api.request('POST', `/payment/pay/${user}/1`).then((r) => r.status),
+      ]),
+    )
+    assert.deepEqual(countBy(statuses), { 200: users.length * 2 })
+  } finally {
+    env.cluster.resume(master)
+  }
+  await waitUntil('a replica to be promoted', async () => (await redisNode(env.cluster, 'payment', 'master')) !== master, 20_000)
+  for (const user of users) assert.equal((await env.api.findUser(user)).credit, 99)
+})
+
 function countBy(values: number[]): Record<number, number> {
   const counts: Record<number, number> = {}
   for (const value of values) counts[value] = (counts[value] ?? 0) + 1
