@@ -1,6 +1,7 @@
 // How the participant answers saga commands: take or give back on its counter store, reply to the saga.
 import type { DeadLetterHandler, Reaction } from '../platform/idempotent-consumer.js'
 import { Topics, type PaymentCommand, type SagaReply, type StockCommand } from '../platform/messages.js'
+import { metrics } from '../platform/metrics.js'
 import type { CounterStore } from './counter-store.js'
 
 type ParticipantCommand = StockCommand | PaymentCommand
@@ -37,6 +38,7 @@ export function counterDeadLetterHandler<Command extends ParticipantCommand>(com
 
 /** The idempotent handler of a counter participant: take or give back, then reply to the saga. */
 export function counterCommandHandler<Command extends ParticipantCommand>(store: CounterStore, commands: CounterCommands<Command>): (command: Command) => Promise<Reaction> {
+  for (const operation of [commands.take.command, commands.giveBack.command]) metrics.idempotentReplays.inc({ operation }, 0)
   return async (command) => {
     const { type, sagaId } = command
     const reply = (replyType: SagaReply['type'], reason?: string) => replyTo(command, replyType, reason)

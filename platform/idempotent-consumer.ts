@@ -80,6 +80,7 @@ export class ConsumerLoop<T extends Topic> {
 
   constructor(options: ConsumerLoopOptions<T>) {
     this.#options = options
+    metrics.deadLetters.inc({ topic: options.topic }, 0)
   }
 
   /** The partitions of the topic this consumer has been assigned (none while it joins its group). */

@@ -68,3 +68,8 @@ export const metrics = {
     registers: [registry],
   }),
 }
+
+// Failures known in advance start at 0: a series that first appears at 1 hides that first failure
+// from increase() and rate(), so an alert on it would miss it; and a dashboard shows 0, not "no data".
+for (const operation of ['connection', 'wait']) metrics.redisErrors.inc({ operation }, 0)
+for (const operation of ['publish', 'consume', 'commit', 'reconnect']) metrics.kafkaErrors.inc({ operation }, 0)

@@ -27,7 +27,7 @@ apt_install() {
 # In case a system service was started anyway (e.g. policy-rc.d existed and allowed it).
 stop_system_services() {
   local service
-  for service in redis-server redis-sentinel nginx; do
+  for service in redis-server redis-sentinel nginx prometheus prometheus-redis-exporter prometheus-nginx-exporter prometheus-node-exporter; do
     if [ -x "/etc/init.d/$service" ] && service "$service" status >/dev/null 2>&1; then
       say "stopping system service $service"
       service "$service" stop >/dev/null 2>&1 || true
@@ -42,6 +42,10 @@ command -v nginx >/dev/null || missing+=(nginx-light)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 { command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null; } || missing+=(python3 python3-venv)
+# --observe: Prometheus and the exporters of Redis and nginx.
+command -v prometheus >/dev/null || missing+=(prometheus)
+command -v prometheus-redis-exporter >/dev/null || missing+=(prometheus-redis-exporter)
+command -v prometheus-nginx-exporter >/dev/null || missing+=(prometheus-nginx-exporter)
 apt_install "${missing[@]}"
 
 if [ ! -d node_modules ] || { [ -f package-lock.json ] && [ package-lock.json -nt node_modules ]; }; then
@@ -71,6 +75,16 @@ if [ ! -x .venv/fuzz/bin/schemathesis ] || [ tools/fuzz/requirements.txt -nt .ve
   python3 -m venv .venv/fuzz
   .venv/fuzz/bin/pip install -q --disable-pip-version-check -r tools/fuzz/requirements.txt >&2
   touch .venv/fuzz
+fi
+
+# --observe: Prometheus's JMX exporter, a Java agent in each Kafka broker.
+jmx_agent_version=1.0.1
+if [ ! -f kafka/agents/jmx_prometheus_javaagent.jar ] || [ "$(cat kafka/agents/VERSION 2>/dev/null)" != "$jmx_agent_version" ]; then
+  say "fetching the JMX exporter agent $jmx_agent_version (maven)"
+  mkdir -p kafka/agents
+  mvn -q -B dependency:copy -Dartifact="io.prometheus.jmx:jmx_prometheus_javaagent:$jmx_agent_version" \
+    -DoutputDirectory=kafka/agents -Dmdep.stripVersion=true >&2
+  echo "$jmx_agent_version" > kafka/agents/VERSION
 fi
 
 if [ ! -d kafka/lib ] || [ kafka/pom.xml -nt kafka/lib ]; then

@@ -36,7 +36,9 @@ export class CheckoutSagas {
     private readonly store: OrderStore,
     private readonly waiters: CheckoutWaiters,
     private readonly context: ServiceContext,
-  ) {}
+  ) {
+    metrics.idempotentReplays.inc({ operation: 'checkout' }, 0)
+  }
 
   /**
    * Starts the order's saga (or joins the one this idempotency key started) and resolves with its

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { repoRoot } from './paths.js'
-import { assertPortsFree, portAllocator, type PortMode } from './ports.js'
+import { assertPortsFree, portAllocator, portOverrides, type PortMode } from './ports.js'
 import { sendSignal, Supervisor, type ProcessStatus, type SignalScope } from './processes.js'
 import type { ServiceRole } from './roles.js'
 import { writeState } from './state.js'
@@ -23,6 +23,8 @@ export interface ClusterOptions {
   basePort?: number
   /** false: only Kafka, Redis and Sentinels, no services and no gateway. Default true. */
   services?: boolean
+  /** Also run Prometheus, scraping every process (and the exporters it needs for Redis and nginx). */
+  observe?: boolean
   log?: (line: string) => void
 }
 
@@ -30,6 +32,8 @@ export interface Cluster {
   readonly profile: ProfileName
   /** The gateway's address (nothing listens there when started without services). */
   readonly gatewayUrl: string
+  /** Prometheus's address, when started with `observe`. */
+  readonly prometheusUrl?: string
   readonly runDir: string
   readonly kafkaBrokers: string[]
   readonly redis: Record<DataGroup, RedisEndpoint>
@@ -60,8 +64,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   mkdirSync(join(runDir, 'logs'), { recursive: true })
   const portMode: PortMode =
     options.basePort !== undefined ? { kind: 'base', basePort: options.basePort } : options.ports === 'free' ? { kind: 'free' } : { kind: 'conventional' }
-  const gatewayPortOverride = process.env.GATEWAY_PORT ? Number(process.env.GATEWAY_PORT) : undefined
-  const topology = await buildTopology(options.profile, runDir, portAllocator(portMode, gatewayPortOverride), options.services ?? true)
+  const topology = await buildTopology(options.profile, runDir, portAllocator(portMode, portOverrides()), {
+    withServices: options.services ?? true,
+    observe: options.observe ?? false,
+  })
   if (portMode.kind !== 'free') {
     await assertPortsFree(topology.processes.flatMap(({ name, port }) => (port === null ? [] : [{ name, port }])))
   }
@@ -79,6 +85,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 class RunningCluster implements Cluster {
   readonly profile: ProfileName
   readonly gatewayUrl: string
+  readonly prometheusUrl?: string
   readonly kafkaBrokers: string[]
   readonly redis: Record<DataGroup, RedisEndpoint>
   private readonly supervisor: Supervisor
@@ -94,6 +101,7 @@ class RunningCluster implements Cluster {
   ) {
     this.profile = topology.profile
     this.gatewayUrl = topology.gatewayUrl
+    this.prometheusUrl = topology.prometheusUrl
     this.kafkaBrokers = topology.kafkaBrokers
     this.redis = topology.redis
     this.supervisor = new Supervisor(join(runDir, 'logs'), () => this.saveState(), log)

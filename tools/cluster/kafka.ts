@@ -13,6 +13,8 @@ export interface KafkaNode {
   name: string
   brokerPort: number
   controllerPort: number
+  /** With --observe: where the JMX exporter's agent serves the broker's metrics. */
+  metricsPort?: number
 }
 
 export interface KafkaSettings {
@@ -43,7 +45,7 @@ export function kafkaNodeSpec(node: KafkaNode, settings: KafkaSettings): Process
     port: node.brokerPort,
     async launch(restart) {
       if (!restart) await prepareNode(node, settings, nodeDir, propertiesPath)
-      return { command: 'java', args: [...jvmOptions(settings.heap), 'kafka.Kafka', propertiesPath] }
+      return { command: 'java', args: [...jvmOptions(settings.heap), ...metricsAgent(node), 'kafka.Kafka', propertiesPath] }
     },
     isReady: ({ logPath, logOffset }) => logContains(logPath, READY_LINE, logOffset),
     readyTimeoutMs: 120_000,
@@ -69,6 +71,12 @@ function jvmOptions(heap: string): string[] {
     '-cp',
     `${inRepo('kafka/lib')}/*`,
   ]
+}
+
+/** Prometheus's JMX exporter as a Java agent (fetched by tools/setup.sh), reading kafka/jmx-exporter.yaml. */
+function metricsAgent(node: KafkaNode): string[] {
+  if (node.metricsPort === undefined) return []
+  return [`-javaagent:${inRepo('kafka/agents/jmx_prometheus_javaagent.jar')}=127.0.0.1:${node.metricsPort}:${inRepo('kafka/jmx-exporter.yaml')}`]
 }
 
 /** Writes server.properties and formats the storage, unless a previous run of this folder already did. */

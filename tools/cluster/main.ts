@@ -15,14 +15,16 @@ import { isAlive, readState, stateFile, supervisorRunning, type ClusterState } f
 import { PROFILES, type ProfileName } from './topology.js'
 
 const USAGE = `usage: node dist/tools/cluster/main.js <command>
-  up [--profile default|ha] [--run-dir DIR] [--base-port N]   start and supervise a cluster (Ctrl-C stops it)
+  up [--profile default|ha] [--run-dir DIR] [--base-port N] [--observe]
+                                                              start and supervise a cluster (Ctrl-C stops it);
+                                                              --observe: Prometheus too, scraping every process
   ps [--json]                                                 the processes of the current cluster, with metrics URLs
   kill NAME [SIGNAL] [--group]                                signal a process (default SIGKILL); it is restarted
                                                               --group: its whole process group (nginx workers too)
   pause NAME | resume NAME                                    SIGSTOP / SIGCONT a process
   dlq [--json]                                                the messages set aside on the dead-letter topic
   down                                                        stop the current cluster
-Options for every command: --run-dir DIR (default run/current). Env: GATEWAY_PORT, CLUSTER_BASE_PORT.`
+Options for every command: --run-dir DIR (default run/current). Env: GATEWAY_PORT, PROMETHEUS_PORT, CLUSTER_BASE_PORT.`
 
 const currentLink = join(repoRoot, 'run', 'current')
 
@@ -34,6 +36,7 @@ const { values: flags, positionals } = parseArgs({
     'base-port': { type: 'string' },
     json: { type: 'boolean', default: false },
     group: { type: 'boolean', default: false },
+    observe: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 })
@@ -85,12 +88,13 @@ async function up(): Promise<void> {
   }
   process.on('SIGINT', () => void stop('SIGINT'))
   process.on('SIGTERM', () => void stop('SIGTERM'))
-  cluster = await startCluster({ profile, runDir, basePort, log }).catch((error: Error) =>
+  cluster = await startCluster({ profile, runDir, basePort, log, observe: flags.observe }).catch((error: Error) =>
     fail(`cluster: failed to start: ${error.message}`),
   )
   // Only now: a cluster that failed to start must not take run/current from one that runs.
   pointCurrentAt(runDir)
-  console.log(`ready: gateway ${cluster.gatewayUrl} (profile ${profile}, run folder ${shown(runDir)})`)
+  const prometheus = cluster.prometheusUrl ? `, prometheus ${cluster.prometheusUrl}` : ''
+  console.log(`ready: gateway ${cluster.gatewayUrl}${prometheus} (profile ${profile}, run folder ${shown(runDir)})`)
 }
 
 /**

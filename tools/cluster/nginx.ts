@@ -13,17 +13,28 @@ export interface GatewaySettings {
   /** Checkouts the gateway lets into the services at once; more are answered 429 at once. */
   checkoutLimit: number
   runDir: string
+  /** With --observe: nginx's stub_status on this port (127.0.0.1 only), for the nginx exporter. */
+  statusPort?: number
 }
 
 /** One `server` line per replica; a replica that fails is skipped for a couple of seconds. */
 const serverLines = (ports: number[]) =>
   ports.map((port) => `    server 127.0.0.1:${port} max_fails=1 fail_timeout=2s;`).join('\n')
 
-function renderGatewayConfig({ port, upstreams, checkoutLimit }: GatewaySettings): string {
+const statusServer = (port: number) => `  # Connection and request counters for the nginx exporter (--observe); not on the public port.
+  server {
+    listen 127.0.0.1:${port};
+    location = /stub_status {
+      stub_status;
+    }
+  }`
+
+function renderGatewayConfig({ port, upstreams, checkoutLimit, statusPort }: GatewaySettings): string {
   const values: Record<string, string> = {
     CHECKOUT_LIMIT: String(checkoutLimit),
     GATEWAY_PORT: String(port),
     WORKER_USER: process.getuid?.() === 0 ? 'user root;' : '',
+    STATUS_SERVER: statusPort === undefined ? '' : statusServer(statusPort),
     ORDER_SERVERS: serverLines(upstreams.order),
     STOCK_SERVERS: serverLines(upstreams.stock),
     PAYMENT_SERVERS: serverLines(upstreams.payment),

@@ -15,6 +15,8 @@ const CONVENTIONAL: Record<PortFamily, number> = {
   redis: 6380, // 6379 is left to a system Redis
   sentinel: 26380,
   kafka: 9092,
+  prometheus: 9090,
+  exporter: 9401,
 }
 
 function laidOutFrom(basePort: number): Record<PortFamily, number> {
@@ -26,6 +28,8 @@ function laidOutFrom(basePort: number): Record<PortFamily, number> {
     redis: basePort + 501,
     sentinel: basePort + 601,
     kafka: basePort + 701,
+    prometheus: basePort + 801,
+    exporter: basePort + 811,
   }
 }
 
@@ -33,13 +37,22 @@ export interface PortAllocator {
   take(family: PortFamily): Promise<number>
 }
 
-export function portAllocator(mode: PortMode, gatewayPortOverride?: number): PortAllocator {
+/** Ports named by the environment (GATEWAY_PORT, PROMETHEUS_PORT): the single process of a family. */
+export function portOverrides(env: NodeJS.ProcessEnv = process.env): Partial<Record<PortFamily, number>> {
+  const overrides: Partial<Record<PortFamily, number>> = {}
+  if (env.GATEWAY_PORT) overrides.gateway = Number(env.GATEWAY_PORT)
+  if (env.PROMETHEUS_PORT) overrides.prometheus = Number(env.PROMETHEUS_PORT)
+  return overrides
+}
+
+export function portAllocator(mode: PortMode, overrides: Partial<Record<PortFamily, number>> = {}): PortAllocator {
   if (mode.kind === 'free') return freePortAllocator()
   const firstPorts = mode.kind === 'base' ? laidOutFrom(mode.basePort) : CONVENTIONAL
   const taken = new Map<PortFamily, number>()
   return {
     async take(family) {
-      if (family === 'gateway' && gatewayPortOverride !== undefined) return gatewayPortOverride
+      const override = overrides[family]
+      if (override !== undefined) return override
       const count = taken.get(family) ?? 0
       taken.set(family, count + 1)
       return firstPorts[family] + count

@@ -4,7 +4,7 @@
 export const SERVICE_ROLES = ['order', 'stock', 'payment'] as const
 export type ServiceRole = (typeof SERVICE_ROLES)[number]
 
-/** What they stand on. */
-export const INFRASTRUCTURE_ROLES = ['gateway', 'kafka', 'redis', 'sentinel'] as const
+/** What they stand on, and what watches them (with --observe). */
+export const INFRASTRUCTURE_ROLES = ['gateway', 'kafka', 'redis', 'sentinel', 'prometheus', 'exporter'] as const
 
 export type Role = ServiceRole | (typeof INFRASTRUCTURE_ROLES)[number]

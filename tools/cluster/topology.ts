@@ -2,6 +2,7 @@
 // which processes exist, their ports, what each waits for, and the environment each service gets.
 import { newKafkaClusterId, kafkaNodeSpec, type KafkaNode, type KafkaSettings } from './kafka.js'
 import { gatewaySpec } from './nginx.js'
+import { observabilitySpecs } from './observe.js'
 import type { PortAllocator } from './ports.js'
 import type { ProcessSpec } from './processes.js'
 import { redisSpec, sentinelSpec, type RedisMember, type SentinelSettings } from './redis.js'
@@ -69,10 +70,12 @@ export const WAITS_FOR: Record<Role, Role[]> = {
   stock: ['redis', 'sentinel', 'kafka'],
   payment: ['redis', 'sentinel', 'kafka'],
   gateway: [...SERVICE_ROLES],
+  prometheus: [],
+  exporter: [],
 }
 
 /** Shutdown order: what uses a thing stops before it. */
-export const STOP_ORDER: Role[][] = [[...SERVICE_ROLES], ['gateway'], ['kafka'], ['sentinel'], ['redis']]
+export const STOP_ORDER: Role[][] = [['prometheus', 'exporter'], [...SERVICE_ROLES], ['gateway'], ['kafka'], ['sentinel'], ['redis']]
 
 export interface RedisEndpoint {
   url?: string
@@ -83,6 +86,8 @@ export interface RedisEndpoint {
 export interface Topology {
   profile: ProfileName
   gatewayUrl: string
+  /** With `observe`: where Prometheus answers. */
+  prometheusUrl?: string
   kafkaBrokers: string[]
   redis: Record<DataGroup, RedisEndpoint>
   /** Every process to run, infrastructure first; services and gateway only when asked for. */
@@ -91,7 +96,14 @@ export interface Topology {
   serviceEnv(role: ServiceRole, instance: number): Record<string, string>
 }
 
-export async function buildTopology(profileName: ProfileName, runDir: string, ports: PortAllocator, withServices: boolean): Promise<Topology> {
+export interface TopologyOptions {
+  /** false: infrastructure only (Kafka, Redis, Sentinels). */
+  withServices: boolean
+  /** Prometheus and the exporters, every process scraped. */
+  observe: boolean
+}
+
+export async function buildTopology(profileName: ProfileName, runDir: string, ports: PortAllocator, { withServices, observe }: TopologyOptions): Promise<Topology> {
   const profile = PROFILES[profileName]
   const ha = profile.sentinels > 0
   const count = (n: number) => Array.from({ length: n }, (_, index) => index + 1)
@@ -111,7 +123,9 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
 
   const kafkaNodes: KafkaNode[] = []
   for (const id of count(profile.kafkaNodes)) {
-    kafkaNodes.push({ id, name: `kafka-${id}`, brokerPort: await ports.take('kafka'), controllerPort: await ports.take('kafka') })
+    const node: KafkaNode = { id, name: `kafka-${id}`, brokerPort: await ports.take('kafka'), controllerPort: await ports.take('kafka') }
+    if (observe) node.metricsPort = await ports.take('exporter')
+    kafkaNodes.push(node)
   }
   const kafka: KafkaSettings = {
     nodes: kafkaNodes,
@@ -127,6 +141,9 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
     for (const instance of count(profile.replicas[role])) servicePorts.set(`${role}-${instance}`, await ports.take(role))
   }
   const gatewayPort = await ports.take('gateway')
+  const observePorts = observe
+    ? { prometheus: await ports.take('prometheus'), redisExporter: await ports.take('exporter'), nginxExporter: await ports.take('exporter'), gatewayStatus: await ports.take('exporter') }
+    : undefined
 
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`
   const kafkaBrokers = kafkaNodes.map((node) => `127.0.0.1:${node.brokerPort}`)
@@ -184,9 +201,22 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
         upstreams: { order: upstream('order'), stock: upstream('stock'), payment: upstream('payment') },
         checkoutLimit: CHECKOUTS_PER_ORDER_REPLICA * profile.replicas.order,
         runDir,
+        statusPort: observePorts?.gatewayStatus,
       }),
     )
   }
+  if (observePorts) {
+    const services = withServices ? SERVICE_ROLES.flatMap((role) => count(profile.replicas[role]).map((i) => ({ name: `${role}-${i}`, role, port: servicePorts.get(`${role}-${i}`)! }))) : []
+    const targets = {
+      services,
+      kafka: kafkaNodes.map((node) => ({ name: node.name, metricsPort: node.metricsPort! })),
+      redis: redisMembers.map((member) => ({ name: member.name, group: member.group, port: member.port })),
+      sentinels: sentinelPorts.map((port, index) => ({ name: `sentinel-${index + 1}`, port })),
+      gatewayStatusPort: withServices ? observePorts.gatewayStatus : undefined,
+    }
+    processes.push(...observabilitySpecs(targets, observePorts, runDir))
+  }
 
-  return { profile: profileName, gatewayUrl, kafkaBrokers, redis, processes, serviceEnv }
+  const prometheusUrl = observePorts && `http://127.0.0.1:${observePorts.prometheus}`
+  return { profile: profileName, gatewayUrl, prometheusUrl, kafkaBrokers, redis, processes, serviceEnv }
 }
