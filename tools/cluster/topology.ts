@@ -71,7 +71,8 @@ export const WAITS_FOR: Record<Role, Role[]> = {
   payment: ['redis', 'sentinel', 'kafka'],
   gateway: [...SERVICE_ROLES],
   prometheus: [],
-  exporter: [],
+  // The nginx exporter exits at start-up if it cannot reach nginx's stub_status.
+  exporter: ['gateway'],
 }
 
 /** Shutdown order: what uses a thing stops before it. */
