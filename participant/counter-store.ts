@@ -2,7 +2,7 @@
 // stock, a user's credit), taken and given back by saga commands and adjusted over HTTP. Every change
 // is one atomic Lua script that also records its idempotency key, and nothing is reported back before
 // the change is durable (replicated when the profile asks for it).
-import { AppError, scriptValue, type ErrorCode } from '../platform/errors.js'
+import { AppError, refusalCode, scriptValue, type ErrorCode } from '../platform/errors.js'
 import { execPipeline, loadScript, platformScriptsDir, unmarkReplay, type Redis, type Script } from '../platform/redis.js'
 import { httpRecord, messageRecord } from '../platform/idempotency.js'
 
@@ -71,7 +71,7 @@ export class CounterStore {
     const { field, ttlSeconds, shortfall } = this.options
     const keys = [messageRecord(step, sagaId), ...lines.map(([id]) => this.key(id))]
     const reply = unmarkReplay(String(await this.#scripts.take(keys, [field, ttlSeconds, shortfall, ...lines.map(([, n]) => n)])), step)
-    return reply === 'OK' ? { ok: true } : { ok: false, reason: reply.slice(4) }
+    return reply === 'OK' ? { ok: true } : { ok: false, reason: refusalCode(reply) ?? reply }
   }
 
   /** Compensation of take(): returns what it took, once; fences it off if it never ran. */

@@ -35,10 +35,15 @@ export function isErrorCode(value: string): value is ErrorCode {
   return Object.hasOwn(ErrorCodes, value)
 }
 
-/** Scripts answer a refusal as "ERR:<CODE>"; turn it into the matching AppError. */
+/** Scripts answer a refusal as "ERR:<CODE>": the code, or undefined for any other reply. */
+export function refusalCode(reply: string): string | undefined {
+  return reply.startsWith('ERR:') ? reply.slice('ERR:'.length) : undefined
+}
+
+/** A script's refusal as the matching AppError. */
 export function errorFromScript(reply: string, subject: string): AppError | undefined {
-  if (!reply.startsWith('ERR:')) return undefined
-  const code = reply.slice(4)
+  const code = refusalCode(reply)
+  if (code === undefined) return undefined
   return new AppError(isErrorCode(code) ? code : 'BAD_INPUT', describe(code, subject))
 }
 

@@ -248,10 +248,7 @@ export class ConsumerLoop<T extends Topic> {
   async #announce(batch: Received[], { reactions, deadLetters }: Applied, offsets: OffsetCommitter): Promise<void> {
     for (const reaction of reactions) reaction.announce?.()
     try {
-      await this.#options.publisher.publish(
-        reactions.flatMap((r) => r.send),
-        deadLetters,
-      )
+      await this.#options.publisher.publish(reactions.flatMap((r) => r.send), deadLetters)
     } catch (err) {
       // Only a closing publisher gives up; the uncommitted batch is redelivered to whoever consumes next.
       this.#options.logger.warn({ err: (err as Error).message }, 'replies not published, offsets not committed')

@@ -37,13 +37,6 @@ export async function ensureTopics(config: KafkaConfig, logger: Logger, topics: 
   }
 }
 
-/**
- * Publishes JSON messages keyed by order id. Sends go out one request at a time; messages published
- * while a request is in flight are gathered into the next one, so batches grow with load and a lone
- * message leaves at once. publish() resolves once every broker in the ISR has the message (acks=all);
- * messages go out in the order publish() was called. When tracing, each message is a producer span
- * (child of the message's `trace`, else of the active context) whose W3C context rides in its headers.
- */
 /** A message as it goes to Kafka. */
 export interface RawRecord {
   topic: string
@@ -53,6 +46,13 @@ export interface RawRecord {
   headers?: Record<string, string>
 }
 
+/**
+ * Publishes JSON messages keyed by order id. Sends go out one request at a time; messages published
+ * while a request is in flight are gathered into the next one, so batches grow with load and a lone
+ * message leaves at once. publish() resolves once every broker in the ISR has the message (acks=all);
+ * messages go out in the order publish() was called. When tracing, each message is a producer span
+ * (child of the message's `trace`, else of the active context) whose W3C context rides in its headers.
+ */
 export class Publisher {
   readonly #producer: Producer<string, string, string, string>
   #queue: { records: RawRecord[]; done: (err?: Error) => void }[] = []

@@ -53,13 +53,13 @@ export function closeRedis(client: Redis): void {
   client.disconnect()
 }
 
+/** Scripts any service may use (platform/scripts: creating an entity). */
+export const platformScriptsDir = new URL('./scripts/', import.meta.url)
+
 /**
  * Loads `<dir>/<name>.lua` and returns a function running it atomically with EVALSHA
  * (ioredis falls back to EVAL when the server does not have the script cached, e.g. after a failover).
  */
-/** Scripts any service may use (platform/scripts: creating an entity). */
-export const platformScriptsDir = new URL('./scripts/', import.meta.url)
-
 export function loadScript(redis: Redis, dir: URL, name: string): Script {
   const lua = readFileSync(new URL(`${name}.lua`, dir), 'utf8')
   const command = `script_${name.replaceAll('-', '_')}`
