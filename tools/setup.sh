@@ -42,6 +42,8 @@ command -v nginx >/dev/null || missing+=(nginx-light)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 { command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null; } || missing+=(python3 python3-venv)
+# The deployment's container scripts (deploy/scripts), checked in the tests.
+command -v shellcheck >/dev/null || missing+=(shellcheck)
 # --observe: Prometheus and the exporters of Redis and nginx.
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v prometheus-redis-exporter >/dev/null || missing+=(prometheus-redis-exporter)
@@ -75,6 +77,16 @@ if [ ! -x .venv/fuzz/bin/schemathesis ] || [ tools/fuzz/requirements.txt -nt .ve
   python3 -m venv .venv/fuzz
   .venv/fuzz/bin/pip install -q --disable-pip-version-check -r tools/fuzz/requirements.txt >&2
   touch .venv/fuzz
+fi
+
+# The offline validators of the deployment manifests (deploy/): the Compose Specification's and the
+# Kubernetes API's JSON schemas, from PyPI, pinned, in a virtualenv of their own.
+if [ ! -x .venv/validate/bin/kubernetes-validate ] || [ tools/cluster/export/requirements.txt -nt .venv/validate ]; then
+  say "installing check-jsonschema and kubernetes-validate (pip, into .venv/validate)"
+  rm -rf .venv/validate
+  python3 -m venv .venv/validate
+  .venv/validate/bin/pip install -q --disable-pip-version-check -r tools/cluster/export/requirements.txt >&2
+  touch .venv/validate
 fi
 
 # --observe: Prometheus's JMX exporter, a Java agent in each Kafka broker.

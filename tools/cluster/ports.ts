@@ -7,7 +7,7 @@ export type PortFamily = Role
 
 export type PortMode = { kind: 'conventional' } | { kind: 'base'; basePort: number } | { kind: 'free' }
 
-const CONVENTIONAL: Record<PortFamily, number> = {
+export const CONVENTIONAL: Record<PortFamily, number> = {
   gateway: 8000,
   order: 8101,
   stock: 8201,
