@@ -1,7 +1,8 @@
 // The deployment manifests (deploy/) checked offline, as far as no container engine is needed: the
 // Compose file against the Compose Specification's JSON schema, the Kubernetes manifests against the
-// API's schemas (strictly: an unknown field fails), the container scripts with shellcheck, and the Kafka
-// node configuration kafka.sh writes through Kafka's own validation (formatting a storage with it).
+// API's schemas (strictly: an unknown field fails), the container scripts with shellcheck, Prometheus's
+// configuration with promtool, and the Kafka node configuration kafka.sh writes through Kafka's own
+// validation (formatting a storage with it).
 // Each validator is also shown a broken copy, which it must refuse: a validator that passes everything
 // would make these tests pass for nothing. The validators are the pinned ones of tools/setup.sh.
 import assert from 'node:assert/strict'
@@ -69,6 +70,13 @@ test('kustomization.yaml builds (kubectl kustomize), when kubectl is installed',
   assert.equal(built.code, 0, built.output)
   const kinds = [...built.output.matchAll(/^kind: (\w+)$/gm)].map((match) => match[1])
   assert.ok(kinds.includes('Namespace') && kinds.includes('StatefulSet') && !kinds.includes('Secret'), kinds.join(' '))
+})
+
+test("the observe profile's Prometheus configuration passes promtool", async () => {
+  const valid = await run('promtool', ['check', 'config', inRepo('deploy/compose/prometheus.yml')])
+  assert.equal(valid.code, 0, valid.output)
+  const broken = await run('promtool', ['check', 'config', brokenCopy('deploy/compose/prometheus.yml', 'scrape_interval: 5s', 'scrape_interval: often')])
+  assert.notEqual(broken.code, 0, 'a duration that is none is refused')
 })
 
 test('the container scripts pass shellcheck', async () => {

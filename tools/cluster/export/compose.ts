@@ -41,6 +41,9 @@ function infrastructureService(name: string, container: Container, extra: Servic
   return containerService(name, container, { volumes, ...extra })
 }
 
+/** A port on the Docker host (the long syntax: "8000:8000" reads as a number in base 60 to YAML 1.1 parsers). */
+const published = (port: number) => ({ target: port, published: String(port), protocol: 'tcp' })
+
 const healthy = (names: string[]) => Object.fromEntries(names.map((name) => [name, { condition: 'service_healthy' }]))
 
 function composeFile(deployment: Deployment): string {
@@ -62,7 +65,7 @@ function composeFile(deployment: Deployment): string {
     })
   }
   composeServices.gateway = containerService('gateway', containers.gateway, {
-    ports: [`${gateway.port}:${gateway.port}`],
+    ports: [published(gateway.port)],
     volumes: [`./compose/nginx.conf:${GATEWAY_DIR}/nginx.conf:ro`, `./config/openapi.json:${GATEWAY_DIR}/openapi.json:ro`],
     // nginx holds many client connections at once: each is a file descriptor.
     ulimits: { nofile: 65536 },
@@ -71,14 +74,14 @@ function composeFile(deployment: Deployment): string {
   composeServices.prometheus = {
     image: IMAGES.prometheus,
     profiles: ['observe'],
-    ports: ['9090:9090'],
+    ports: [published(9090)],
     volumes: ['./compose/prometheus.yml:/etc/prometheus/prometheus.yml:ro', './prometheus:/etc/prometheus/rules:ro', 'prometheus:/prometheus'],
     restart: 'unless-stopped',
   }
   composeServices.grafana = {
     image: IMAGES.grafana,
     profiles: ['observe'],
-    ports: ['3000:3000'],
+    ports: [published(3000)],
     environment: { GF_SECURITY_ADMIN_PASSWORD: fromSecrets(GRAFANA_PASSWORD) },
     volumes: ['./grafana/provisioning:/etc/grafana/provisioning:ro', './grafana/checkout-system.json:/etc/grafana/dashboards/checkout-system.json:ro', 'grafana:/var/lib/grafana'],
     depends_on: ['prometheus'],

@@ -56,7 +56,7 @@ function env({ values, secrets }: Container['env'], fromPod: Record<string, stri
 interface PodOptions {
   ports: Record<string, number>
   resources: { cpu: string; memory: string }
-  mounts?: { name: string; mountPath: string }[]
+  mounts?: { name: string; mountPath: string; readOnly: boolean }[]
   fromPod?: Record<string, string>
 }
 
@@ -71,7 +71,7 @@ function podContainer(name: string, container: Container, { ports, resources, mo
     ports: Object.entries(ports).map(([portName, containerPort]) => ({ name: portName, containerPort })),
     readinessProbe: { ...readinessProbe, periodSeconds: 5 },
     resources: { requests: resources },
-    ...(mounts.length > 0 ? { volumeMounts: mounts.map((mount) => ({ ...mount, readOnly: mount.name !== 'data' })) } : {}),
+    ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
   }
 }
 
@@ -93,9 +93,9 @@ function statefulSet(name: string, pods: string[], container: Container, options
     spec: { clusterIP: 'None', publishNotReadyAddresses: true, selector, ports: tcpPorts(options.ports) },
   })
   const mounts = [
-    { name: 'scripts', mountPath: SCRIPTS_DIR },
-    { name: 'config', mountPath: CONFIG_DIR },
-    { name: 'data', mountPath: container.dataDir! },
+    { name: 'scripts', mountPath: SCRIPTS_DIR, readOnly: true },
+    { name: 'config', mountPath: CONFIG_DIR, readOnly: true },
+    { name: 'data', mountPath: container.dataDir!, readOnly: false },
   ]
   return [
     service(name, selectorOf(name)),
@@ -217,7 +217,7 @@ function gateway(deployment: Deployment): Manifest[] {
               podContainer('gateway', deployment.containers.gateway, {
                 ports: { http: port },
                 resources: { cpu: '100m', memory: '64Mi' },
-                mounts: [{ name: 'gateway', mountPath: GATEWAY_DIR }],
+                mounts: [{ name: 'gateway', mountPath: GATEWAY_DIR, readOnly: true }],
               }),
             ],
             volumes: [{ name: 'gateway', configMap: { name: 'gateway' } }],
