@@ -3,20 +3,24 @@
 // exported manifests (and export.test.ts fails until they are exported again). Every process has the
 // same name in Docker Compose and in Kubernetes (a container's hostname; a Service per pod), so
 // configurations and environments are one text for both.
+import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { inRepo } from '../paths.js'
 import { CONVENTIONAL, portAllocator } from '../ports.js'
 import { SERVICE_ROLES, type ServiceRole } from '../roles.js'
 import { buildTopology, CHECKOUTS_PER_ORDER_REPLICA, DATA_GROUPS, PROFILES, SENTINEL_TIMING, type DataGroup } from '../topology.js'
 
-export const PROFILE = 'ha'
+const PROFILE = 'ha'
+/** The image the root Dockerfile builds, named after the package. */
+const { name: packageName, version } = JSON.parse(readFileSync(inRepo('package.json'), 'utf8')) as { name: string; version: string }
 
 export const IMAGES = {
   kafka: 'apache/kafka:4.1.1',
   redis: 'redis:7.0',
   gateway: 'nginx:1.27',
   /** The repository's Dockerfile: the three services. */
-  services: 'checkout-system:0.1.0',
+  services: `${packageName}:${version}`,
   prometheus: 'prom/prometheus:v3.5.0',
   grafana: 'grafana/grafana:12.0.0',
 } as const
@@ -64,10 +68,11 @@ export interface Deployment {
   }
 }
 
-/** The secrets, by the name they have in deploy/secrets.env and as keys of the Kubernetes Secret. */
+/** The Kubernetes Secret that holds the credentials. */
 export const SECRET_NAME = 'checkout-credentials'
 const redisPasswordOf = (group: DataGroup) => `${group.toUpperCase()}_REDIS_PASSWORD`
 const kafkaPasswordOf = (role: ServiceRole) => `${role.toUpperCase()}_KAFKA_PASSWORD`
+/** The credentials, by the name they have in deploy/secrets.env and as keys of the Kubernetes Secret. */
 export const SECRET_KEYS = [
   ...DATA_GROUPS.map(redisPasswordOf),
   'REDIS_REPLICATION_PASSWORD',

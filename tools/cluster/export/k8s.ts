@@ -76,6 +76,8 @@ function podContainer(name: string, container: Container, { ports, resources, mo
 }
 
 interface StatefulOptions extends PodOptions {
+  /** The container's name: what the pods run (kafka, redis, sentinel). */
+  runs: string
   storage: string
   podSecurityContext?: Manifest
 }
@@ -116,7 +118,7 @@ function statefulSet(name: string, pods: string[], container: Container, options
           spec: {
             ...(options.podSecurityContext ? { securityContext: options.podSecurityContext } : {}),
             topologySpreadConstraints: spread(name),
-            containers: [podContainer(name.split('-')[0]!, container, { ...options, mounts })],
+            containers: [podContainer(options.runs, container, { ...options, mounts })],
             volumes: [
               { name: 'scripts', configMap: { name: 'checkout-scripts' } },
               { name: 'config', configMap: { name: 'checkout-config' } },
@@ -142,6 +144,7 @@ function infrastructure(deployment: Deployment): Manifest[] {
       'sentinel.conf': configs['deploy/config/sentinel.conf'],
     }),
     ...statefulSet('kafka', kafka.nodes, containers.kafka, {
+      runs: 'kafka',
       ports: { broker: kafka.brokerPort, controller: kafka.controllerPort },
       resources: { cpu: '250m', memory: '768Mi' },
       storage: '10Gi',
@@ -149,10 +152,10 @@ function infrastructure(deployment: Deployment): Manifest[] {
       podSecurityContext: { fsGroup: 1000 },
     }),
     ...redis.groups.flatMap(({ group, members }) =>
-      statefulSet(`redis-${group}`, members, containers.redis(group), { ports: { redis: redis.port }, resources: { cpu: '100m', memory: '256Mi' }, storage: '5Gi' }),
+      statefulSet(`redis-${group}`, members, containers.redis(group), { runs: 'redis', ports: { redis: redis.port }, resources: { cpu: '100m', memory: '256Mi' }, storage: '5Gi' }),
     ),
     // Sentinels keep what they learn (who is master now) in their configuration file: it survives a restart.
-    ...statefulSet('sentinel', sentinel.nodes, containers.sentinel, { ports: { sentinel: sentinel.port }, resources: { cpu: '20m', memory: '64Mi' }, storage: '1Gi' }),
+    ...statefulSet('sentinel', sentinel.nodes, containers.sentinel, { runs: 'sentinel', ports: { sentinel: sentinel.port }, resources: { cpu: '20m', memory: '64Mi' }, storage: '1Gi' }),
   ]
 }
 
