@@ -7,16 +7,17 @@
 // would make these tests pass for nothing. The validators are the pinned ones of tools/setup.sh.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import { promisify } from 'node:util'
 import { inRepo } from '../../tools/cluster/paths.js'
 
 /** The validators tools/setup.sh installs, pinned (tools/cluster/export/requirements.txt). */
 const venv = (tool: string) => inRepo(`.venv/validate/bin/${tool}`)
 const scratch = mkdtempSync(join(tmpdir(), 'manifests-'))
+after(() => rmSync(scratch, { recursive: true, force: true }))
 /** A copy of a committed file with one change, in a scratch folder. */
 function brokenCopy(path: string, from: string | RegExp, to: string): string {
   const text = readFileSync(inRepo(path), 'utf8')
