@@ -11,6 +11,17 @@ import { Attr, context, endSpan, messageAttributes, SpanKind, SpanName, startSpa
 /** Partition leaders move within seconds of a broker's death; look them up again at least this often. */
 const METADATA_MAX_AGE_MS = 1000
 
+/** A broker that does not accept a connection this soon is down or cut off (the client's default is 5 s). */
+const CONNECT_TIMEOUT_MS = 2000
+/** The broker answers a produce (acks=all) within its own 5 s timeout; past this, the broker is gone. */
+const PRODUCE_REQUEST_TIMEOUT_MS = 6000
+/**
+ * How long the coordinator waits for every member to rejoin in a rebalance. Members rejoin within
+ * milliseconds (the consumer loop never blocks on processing): a member that takes longer is left out
+ * and rejoins later, rather than holding up every partition of the group.
+ */
+const REBALANCE_TIMEOUT_MS = 5000
+
 export type StringConsumer = Consumer<string, string, string, string>
 
 export async function ensureTopics(config: KafkaConfig, logger: Logger, topics: readonly string[] = [...allTopics, DEAD_LETTER_TOPIC]): Promise<void> {
@@ -72,6 +83,10 @@ export class Publisher {
       retries: 3,
       retryDelay: 200,
       metadataMaxAge: METADATA_MAX_AGE_MS,
+      // A broker cut off by a partition never answers: give up on its connection after this (the
+      // client's default is 30 s), so the publisher retries on fresh metadata and the new leader.
+      requestTimeout: PRODUCE_REQUEST_TIMEOUT_MS,
+      connectTimeout: CONNECT_TIMEOUT_MS,
     })
   }
 
@@ -161,15 +176,22 @@ export function createConsumer(config: KafkaConfig, groupId: string, clientId: s
     bootstrapBrokers: config.brokers,
     deserializers: stringDeserializers,
     // A dead member's partitions move to a live one after this long: the stall a consumer crash causes.
-    sessionTimeout: 6000,
+    // (The client wants it no longer than the rebalance timeout.)
+    sessionTimeout: REBALANCE_TIMEOUT_MS,
     heartbeatInterval: 1000,
-    rebalanceTimeout: 10000,
+    rebalanceTimeout: REBALANCE_TIMEOUT_MS,
+    // A broker cut off by a partition never answers: give up on it after this, not the client's 30 s
+    // (a heartbeat to a coordinator cut off times out, and the consumer rejoins at the new one).
+    // Longer than a JoinGroup may rightly be held by the coordinator (the rebalance timeout).
+    requestTimeout: REBALANCE_TIMEOUT_MS + 1000,
     // The broker answers a fetch as soon as one byte is there; this only bounds an idle poll.
     minBytes: 1,
     maxWaitTime: 500,
-    // Fail fast after a broker died: the consumer loop then opens a new stream on fresh metadata.
-    retries: 3,
+    // Fail fast after a broker died or was cut off: the consumer loop then opens a new stream on fresh
+    // metadata. (A retry goes to the same broker, which a partition keeps silent: one is enough.)
+    retries: 1,
     retryDelay: 250,
+    connectTimeout: CONNECT_TIMEOUT_MS,
     metadataMaxAge: METADATA_MAX_AGE_MS,
   })
 }

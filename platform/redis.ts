@@ -19,6 +19,10 @@ export function connectRedis(config: RedisConfig, logger: Logger, connectionName
     // Commands wait (bounded) through a reconnect or a failover instead of failing at once.
     maxRetriesPerRequest: 40,
     retryStrategy: (times: number) => Math.min(50 + times * 50, 500),
+    // Across a network a Redis or Sentinel may be unreachable (a partition drops packets, nothing is
+    // refused): give up on a connection attempt after this, and try the next Sentinel.
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    sentinelCommandTimeout: CONNECT_TIMEOUT_MS,
   }
   const client = config.sentinels
     ? new Redis({
@@ -42,7 +46,39 @@ export function connectRedis(config: RedisConfig, logger: Logger, connectionName
     logger.flush()
     process.exit(1)
   })
+  dropWhenSilent(client, logger, connectionName)
   return client
+}
+
+const CONNECT_TIMEOUT_MS = 2000
+const LIVENESS_INTERVAL_MS = 1000
+const LIVENESS_TIMEOUT_MS = 3000
+
+/**
+ * A connection whose server went silent (cut off by a partition: no reset ever comes, and queued
+ * commands would wait forever) is dropped and made anew: through Sentinel, to whoever is master now.
+ * Commands in flight are sent again on the new connection; every write script is idempotent.
+ */
+function dropWhenSilent(client: Redis, logger: Logger, connectionName: string): void {
+  let probing = false
+  const timer = setInterval(() => {
+    if (probing || client.status !== 'ready') return
+    probing = true
+    const silent = setTimeout(() => {
+      metrics.redisErrors.inc({ operation: 'liveness' })
+      logger.warn({ redis: connectionName, silentMs: LIVENESS_TIMEOUT_MS }, 'redis stopped answering; reconnecting')
+      client.disconnect(true)
+    }, LIVENESS_TIMEOUT_MS)
+    client
+      .ping()
+      .catch(() => {}) // a failed PING is the connection's error, reported by its 'error' handler
+      .finally(() => {
+        clearTimeout(silent)
+        probing = false
+      })
+  }, LIVENESS_INTERVAL_MS)
+  timer.unref()
+  client.once('end', () => clearInterval(timer))
 }
 
 const closing = new WeakSet<Redis>()

@@ -44,6 +44,9 @@ command -v mvn >/dev/null || missing+=(maven)
 { command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null; } || missing+=(python3 python3-venv)
 # The deployment's container scripts (deploy/scripts), checked in the tests.
 command -v shellcheck >/dev/null || missing+=(shellcheck)
+# The hosts profile: network namespaces, links and their faults (ip, tc; nft for partitions).
+command -v ip >/dev/null || missing+=(iproute2)
+command -v nft >/dev/null || missing+=(nftables)
 # --observe: Prometheus and the exporters of Redis and nginx.
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v prometheus-redis-exporter >/dev/null || missing+=(prometheus-redis-exporter)

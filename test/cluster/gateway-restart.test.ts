@@ -14,6 +14,7 @@ import { CheckoutApi } from '../../tools/client/api.js'
 import { gatewayWorkerGroups } from '../../tools/cluster/draining-workers.js'
 import { groupMembers } from '../../tools/cluster/proc.js'
 import { gatewaySpec } from '../../tools/cluster/nginx.js'
+import { LOCAL } from '../../tools/cluster/network.js'
 import { portAllocator } from '../../tools/cluster/ports.js'
 import { Supervisor } from '../../tools/cluster/processes.js'
 import { waitUntil } from '../../tools/cluster/probes.js'
@@ -55,7 +56,8 @@ describe('gateway kill', { timeout: 60_000 }, () => {
     const upstreamPort = (upstream.address() as { port: number }).port
     port = await portAllocator({ kind: 'free' }).take('gateway')
     supervisor = new Supervisor(runDir, () => {}, (line) => lines.push(line))
-    const spec = gatewaySpec({ port, upstreams: { order: [upstreamPort], stock: [upstreamPort], payment: [upstreamPort] }, checkoutLimit: CLIENTS, runDir })
+    const replica = [{ address: '127.0.0.1', port: upstreamPort }]
+    const spec = gatewaySpec({ host: LOCAL, port, addresses: ['127.0.0.1'], upstreams: { order: replica, stock: replica, payment: replica }, checkoutLimit: CLIENTS, runDir })
     await supervisor.startAll([spec], () => [])
   })
 

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { createHostNetwork, removeHostNetwork, type HostNetwork } from './network.js'
 import { repoRoot } from './paths.js'
 import { assertPortsFree, portAllocator, portOverrides, type PortMode } from './ports.js'
 import { sendSignal, Supervisor, type ProcessStatus, type SignalScope } from './processes.js'
@@ -37,6 +38,8 @@ export interface Cluster {
   readonly runDir: string
   readonly kafkaBrokers: string[]
   readonly redis: Record<DataGroup, RedisEndpoint>
+  /** The hosts profile's network namespaces and addresses. */
+  readonly network?: HostNetwork
   /** A snapshot of every process: name, role, pid, port, alive, restarts, log. */
   readonly processes: ProcessStatus[]
   /** The environment a service process gets, to run one in-process against this cluster's infrastructure. */
@@ -88,6 +91,7 @@ class RunningCluster implements Cluster {
   readonly prometheusUrl?: string
   readonly kafkaBrokers: string[]
   readonly redis: Record<DataGroup, RedisEndpoint>
+  readonly network?: HostNetwork
   private readonly supervisor: Supervisor
   /** Best effort: children must not outlive a test process that exits without stopping them. */
   private readonly killChildrenOnExit = () => {
@@ -104,6 +108,7 @@ class RunningCluster implements Cluster {
     this.prometheusUrl = topology.prometheusUrl
     this.kafkaBrokers = topology.kafkaBrokers
     this.redis = topology.redis
+    this.network = topology.network
     this.supervisor = new Supervisor(join(runDir, 'logs'), () => this.saveState(), log)
   }
 
@@ -113,6 +118,10 @@ class RunningCluster implements Cluster {
 
   async start(): Promise<void> {
     process.on('exit', this.killChildrenOnExit)
+    if (this.topology.network) {
+      createHostNetwork(this.topology.network)
+      this.saveState() // the reaper must know the network before anything runs in it
+    }
     // The reaper ends the children should this process die without stopping them (tools/cluster/reaper.ts).
     spawn(process.execPath, [new URL('./reaper.js', import.meta.url).pathname, String(process.pid), this.runDir], { detached: true, stdio: 'ignore' }).unref()
     await this.supervisor.startAll(this.topology.processes, (role) => WAITS_FOR[role])
@@ -140,6 +149,7 @@ class RunningCluster implements Cluster {
 
   async stop(): Promise<void> {
     await this.supervisor.stopAll(STOP_ORDER)
+    if (this.topology.network) removeHostNetwork(this.topology.network)
     process.off('exit', this.killChildrenOnExit)
   }
 
@@ -151,6 +161,7 @@ class RunningCluster implements Cluster {
       supervisorPid: process.pid,
       kafkaBrokers: this.kafkaBrokers,
       redis: this.redis,
+      network: this.topology.network,
       processes: this.supervisor.statuses(),
       updatedAt: new Date().toISOString(),
     })

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import type { Placement } from './network.js'
 import { inRepo } from './paths.js'
 import { logContains } from './probes.js'
 import type { ProcessSpec } from './processes.js'
@@ -11,6 +12,7 @@ import type { ProcessSpec } from './processes.js'
 export interface KafkaNode {
   id: number
   name: string
+  host: Placement
   brokerPort: number
   controllerPort: number
   /** With --observe: where the JMX exporter's agent serves the broker's metrics. */
@@ -42,6 +44,7 @@ export function kafkaNodeSpec(node: KafkaNode, settings: KafkaSettings): Process
   return {
     name: node.name,
     role: 'kafka',
+    host: node.host,
     port: node.brokerPort,
     async launch(restart) {
       if (!restart) await prepareNode(node, settings, nodeDir, propertiesPath)
@@ -76,7 +79,7 @@ function jvmOptions(heap: string): string[] {
 /** Prometheus's JMX exporter as a Java agent (fetched by tools/setup.sh), reading kafka/jmx-exporter.yaml. */
 function metricsAgent(node: KafkaNode): string[] {
   if (node.metricsPort === undefined) return []
-  return [`-javaagent:${inRepo('kafka/agents/jmx_prometheus_javaagent.jar')}=127.0.0.1:${node.metricsPort}:${inRepo('kafka/jmx-exporter.yaml')}`]
+  return [`-javaagent:${inRepo('kafka/agents/jmx_prometheus_javaagent.jar')}=${node.host.address}:${node.metricsPort}:${inRepo('kafka/jmx-exporter.yaml')}`]
 }
 
 /** Writes server.properties and formats the storage, unless a previous run of this folder already did. */
@@ -92,14 +95,15 @@ async function prepareNode(node: KafkaNode, settings: KafkaSettings, nodeDir: st
 }
 
 function renderServerProperties(node: KafkaNode, settings: KafkaSettings, dataDir: string): string {
-  const voters = settings.nodes.map((voter) => `${voter.id}@127.0.0.1:${voter.controllerPort}`).join(',')
+  const voters = settings.nodes.map((voter) => `${voter.id}@${voter.host.address}:${voter.controllerPort}`).join(',')
+  const { address } = node.host
   const { replicationFactor, minInsyncReplicas } = settings
   const properties: Record<string, string | number | boolean> = {
     'process.roles': 'broker,controller',
     'node.id': node.id,
     'controller.quorum.voters': voters,
-    listeners: `PLAINTEXT://127.0.0.1:${node.brokerPort},CONTROLLER://127.0.0.1:${node.controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${node.brokerPort}`,
+    listeners: `PLAINTEXT://${address}:${node.brokerPort},CONTROLLER://${address}:${node.controllerPort}`,
+    'advertised.listeners': `PLAINTEXT://${address}:${node.brokerPort}`,
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
     'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
@@ -114,6 +118,8 @@ function renderServerProperties(node: KafkaNode, settings: KafkaSettings, dataDi
     'offsets.topic.num.partitions': 12,
     'transaction.state.log.num.partitions': 12,
     'group.initial.rebalance.delay.ms': 0,
+    // The services' consumers use 5 s sessions (a member cut off loses its partitions sooner); the default floor is 6 s.
+    'group.min.session.timeout.ms': 3000,
     'auto.create.topics.enable': false,
     'unclean.leader.election.enable': false,
     // A dead broker is fenced (and leaves every ISR) after the session timeout: keep failover in seconds.

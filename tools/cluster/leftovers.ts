@@ -3,6 +3,7 @@
 // by `cluster down`, and by the next `up` on the same run/current.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { gatewayWorkerGroups } from './draining-workers.js'
+import { removeHostNetwork } from './network.js'
 import { groupMembers, processGroupOf } from './proc.js'
 import { sendSignal } from './processes.js'
 import type { ClusterState } from './state.js'
@@ -34,5 +35,6 @@ export async function endLeftovers(state: ClusterState): Promise<number> {
     remaining = remaining.filter((pgid) => groupMembers(pgid).length > 0)
   }
   for (const pgid of remaining) sendSignal(pgid, 'SIGKILL', 'group')
+  if (state.network) removeHostNetwork(state.network)
   return groups.length
 }

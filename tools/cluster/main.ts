@@ -1,4 +1,4 @@
-// The cluster CLI: up | ps | kill | pause | resume | down. See usage below.
+// The cluster CLI: up | ps | kill | pause | resume | partition | netem | heal | dlq | down. See usage below.
 import { existsSync, mkdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs'
 import { constants } from 'node:os'
 import { basename, dirname, join, relative, resolve } from 'node:path'
@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util'
 import { defaultRunDir, startCluster, type Cluster } from './cluster.js'
 import { formatDeadLetter, readDeadLetters } from './dead-letters.js'
 import { endLeftovers } from './leftovers.js'
+import { exportDeployment } from './export/export.js'
+import { cut, degradeLink, heal, type HostNetwork } from './network.js'
 import { processGroupOf } from './proc.js'
 import { repoRoot } from './paths.js'
 import { sendSignal, type ProcessStatus } from './processes.js'
@@ -15,15 +17,21 @@ import { isAlive, readState, stateFile, supervisorRunning, type ClusterState } f
 import { PROFILES, type ProfileName } from './topology.js'
 
 const USAGE = `usage: node dist/tools/cluster/main.js <command>
-  up [--profile default|ha] [--run-dir DIR] [--base-port N] [--observe]
+  up [--profile default|ha|hosts] [--run-dir DIR] [--base-port N] [--observe]
                                                               start and supervise a cluster (Ctrl-C stops it);
                                                               --observe: Prometheus too, scraping every process
   ps [--json]                                                 the processes of the current cluster, with metrics URLs
   kill NAME [SIGNAL] [--group]                                signal a process (default SIGKILL); it is restarted
                                                               --group: its whole process group (nginx workers too)
   pause NAME | resume NAME                                    SIGSTOP / SIGCONT a process
+  partition HOST[,HOST...] [--from HOST[,HOST...]] [--oneway]  (hosts profile) cut the listed hosts from every other
+                                                              host and the gateway, or only from --from;
+                                                              --oneway: drop only what the first side sends
+  netem HOST --delay 200ms [--jitter 50ms] [--loss 5%]       (hosts profile) make a host's link slow and lossy
+  heal                                                        (hosts profile) undo every partition and netem
   dlq [--json]                                                the messages set aside on the dead-letter topic
   down                                                        stop the current cluster
+  export compose|k8s                                          write the ha profile's deployment manifests into deploy/
 Options for every command: --run-dir DIR (default run/current). Env: GATEWAY_PORT, PROMETHEUS_PORT, CLUSTER_BASE_PORT.`
 
 const currentLink = join(repoRoot, 'run', 'current')
@@ -37,6 +45,11 @@ const { values: flags, positionals } = parseArgs({
     json: { type: 'boolean', default: false },
     group: { type: 'boolean', default: false },
     observe: { type: 'boolean', default: false },
+    from: { type: 'string' },
+    oneway: { type: 'boolean', default: false },
+    delay: { type: 'string' },
+    jitter: { type: 'string' },
+    loss: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 })
@@ -114,8 +127,8 @@ async function endPreviousLeftovers(runDir: string, log: (line: string) => void)
 }
 
 /** Where a service process serves its Prometheus metrics (null for other processes). */
-function metricsUrl({ role, port }: ProcessStatus): string | null {
-  return SERVICE_ROLES.includes(role as ServiceRole) && port !== null ? `http://127.0.0.1:${port}/metrics` : null
+function metricsUrl({ role, address, port }: ProcessStatus): string | null {
+  return SERVICE_ROLES.includes(role as ServiceRole) && port !== null ? `http://${address}:${port}/metrics` : null
 }
 
 function ps(state: ClusterState): void {
@@ -126,9 +139,9 @@ function ps(state: ClusterState): void {
   }
   const supervisor = supervisorRunning(state) ? `supervisor pid ${state.supervisorPid}` : 'supervisor NOT running'
   console.log(`profile ${state.profile}, gateway ${state.gatewayUrl}, ${supervisor}`)
-  const table = [['NAME', 'ROLE', 'PID', 'PORT', 'ALIVE', 'RESTARTS', 'METRICS']]
+  const table = [['NAME', 'ROLE', 'HOST', 'PID', 'ADDRESS', 'ALIVE', 'RESTARTS', 'METRICS']]
   for (const row of rows) {
-    table.push([row.name, row.role, String(row.pid ?? '-'), String(row.port ?? '-'), row.alive ? 'yes' : 'no', String(row.restarts), row.metrics ?? '-'])
+    table.push([row.name, row.role, row.host, String(row.pid ?? '-'), row.port === null ? '-' : `${row.address}:${row.port}`, row.alive ? 'yes' : 'no', String(row.restarts), row.metrics ?? '-'])
   }
   const widths = table[0].map((_, column) => Math.max(...table.map((cells) => cells[column].length)))
   for (const cells of table) console.log(cells.map((cell, column) => cell.padEnd(widths[column])).join('  '))
@@ -158,6 +171,30 @@ async function listDeadLetters(state: ClusterState): Promise<void> {
   for (const letter of letters) console.log(formatDeadLetter(letter))
 }
 
+/** The network faults act on the hosts profile's namespaces, named in the cluster's state. */
+function hostNetwork(state: ClusterState): HostNetwork {
+  if (!state.network) fail(`profile ${state.profile} has no hosts of its own; network faults need --profile hosts`)
+  return state.network
+}
+
+const hostList = (text: string | undefined) => (text ?? '').split(',').map((name) => name.trim()).filter(Boolean)
+
+function partition(state: ClusterState, side: string | undefined): void {
+  const network = hostNetwork(state)
+  if (!side) fail('partition: name the hosts of one side, e.g. `partition host-1`')
+  const from = flags.from === undefined ? undefined : hostList(flags.from)
+  cut(network, { side: hostList(side), from, oneway: flags.oneway })
+  const other = from ? from.join(',') : 'every other host and the gateway'
+  console.log(`cut ${hostList(side).join(',')} ${flags.oneway ? '->' : '<->'} ${other}`)
+}
+
+function netem(state: ClusterState, host: string | undefined): void {
+  const network = hostNetwork(state)
+  if (!host || !flags.delay) fail('netem: usage `netem HOST --delay 200ms [--jitter 50ms] [--loss 5%]`')
+  degradeLink(network, host, { delay: flags.delay, jitter: flags.jitter, loss: flags.loss })
+  console.log(`${host}: delay ${flags.delay}${flags.jitter ? ` ± ${flags.jitter}` : ''}${flags.loss ? `, loss ${flags.loss}` : ''} both ways`)
+}
+
 async function down(state: ClusterState): Promise<void> {
   if (supervisorRunning(state)) {
     process.kill(state.supervisorPid, 'SIGTERM')
@@ -179,6 +216,7 @@ async function main(): Promise<void> {
     return
   }
   if (command === 'up') return up()
+  if (command === 'export') return exportDeployment(args[0])
   const state = readState(chosenRunDir())
   switch (command) {
     case 'ps':
@@ -191,6 +229,13 @@ async function main(): Promise<void> {
       return signalProcess(state, args[0], 'SIGCONT')
     case 'down':
       return down(state)
+    case 'partition':
+      return partition(state, args[0])
+    case 'netem':
+      return netem(state, args[0])
+    case 'heal':
+      heal(hostNetwork(state))
+      return console.log('every link healed')
     case 'dlq':
       return listDeadLetters(state)
     default:

@@ -4,12 +4,18 @@ import { join } from 'node:path'
 import { parse } from 'yaml'
 import { inRepo } from './paths.js'
 import { DrainingWorkers } from './draining-workers.js'
-import { httpStatus } from './probes.js'
+import type { Placement } from './network.js'
+import { httpStatus, type Endpoint } from './probes.js'
 import type { ProcessSpec } from './processes.js'
+import type { ServiceRole } from './roles.js'
 
 export interface GatewaySettings {
+  /** The root namespace: the machine itself, or in the hosts profile the load balancer in front of the hosts. */
+  host: Placement
   port: number
-  upstreams: { order: number[]; stock: number[]; payment: number[] }
+  /** Where clients reach it (127.0.0.1), and in the hosts profile the address the hosts reach it at. */
+  addresses: string[]
+  upstreams: Record<ServiceRole, Endpoint[]>
   /** Checkouts the gateway lets into the services at once; more are answered 429 at once. */
   checkoutLimit: number
   runDir: string
@@ -17,9 +23,16 @@ export interface GatewaySettings {
   statusPort?: number
 }
 
-/** One `server` line per replica; a replica that fails is skipped for a couple of seconds. */
-const serverLines = (ports: number[]) =>
-  ports.map((port) => `    server 127.0.0.1:${port} max_fails=1 fail_timeout=2s;`).join('\n')
+/**
+ * One `server` line per replica; a replica that fails is skipped for a couple of seconds. Each is also a
+ * backup, never skipped: when every replica has just failed (all slow through one Redis failover, or
+ * a host cut off and the others timed out), nginx tries them again rather than answering 502 at once.
+ */
+const serverLines = (replicas: Endpoint[]) =>
+  [
+    ...replicas.map(({ address, port }) => `    server ${address}:${port} max_fails=1 fail_timeout=2s;`),
+    ...replicas.map(({ address, port }) => `    server ${address}:${port} backup max_fails=0;`),
+  ].join('\n')
 
 const statusServer = (port: number) => `  # Connection and request counters for the nginx exporter (--observe); not on the public port.
   server {
@@ -29,10 +42,10 @@ const statusServer = (port: number) => `  # Connection and request counters for 
     }
   }`
 
-function renderGatewayConfig({ port, upstreams, checkoutLimit, statusPort }: GatewaySettings): string {
+function renderGatewayConfig({ port, addresses, upstreams, checkoutLimit, statusPort }: GatewaySettings): string {
   const values: Record<string, string> = {
     CHECKOUT_LIMIT: String(checkoutLimit),
-    GATEWAY_PORT: String(port),
+    LISTEN: addresses.map((address) => `listen ${address}:${port} backlog=4096 reuseport;`).join('\n    '),
     WORKER_USER: process.getuid?.() === 0 ? 'user root;' : '',
     STATUS_SERVER: statusPort === undefined ? '' : statusServer(statusPort),
     ORDER_SERVERS: serverLines(upstreams.order),
@@ -52,6 +65,7 @@ export function gatewaySpec(settings: GatewaySettings): ProcessSpec {
   return {
     name: 'gateway',
     role: 'gateway',
+    host: settings.host,
     port: settings.port,
     async launch() {
       mkdirSync(join(prefix, 'temp'), { recursive: true })

@@ -5,16 +5,17 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
+import type { Placement } from './network.js'
 import { inRepo } from './paths.js'
 import { httpStatus } from './probes.js'
 import type { ProcessSpec } from './processes.js'
 
 /** Every scrape target, by what it is; names label the series (`name="order-2"`). */
 export interface ObservedTargets {
-  services: { name: string; role: string; port: number }[]
-  kafka: { name: string; metricsPort: number }[]
-  redis: { name: string; group: string; port: number }[]
-  sentinels: { name: string; port: number }[]
+  services: { name: string; role: string; address: string; port: number }[]
+  kafka: { name: string; address: string; metricsPort: number }[]
+  redis: { name: string; group: string; address: string; port: number }[]
+  sentinels: { name: string; address: string; port: number }[]
   /** nginx's stub_status, read by the nginx exporter. */
   gatewayStatusPort?: number
 }
@@ -28,12 +29,14 @@ export interface ObservePorts {
 /** Short intervals: a fault on this small cluster should show within seconds (the alert test relies on it). */
 const SCRAPE_INTERVAL = '2s'
 
-export function observabilitySpecs(targets: ObservedTargets, ports: ObservePorts, runDir: string): ProcessSpec[] {
+/** Prometheus and the exporters run on `host`, the root namespace, which reaches every host. */
+export function observabilitySpecs(targets: ObservedTargets, ports: ObservePorts, runDir: string, host: Placement): ProcessSpec[] {
   const dir = join(runDir, 'prometheus')
   const specs: ProcessSpec[] = [
     {
       name: 'prometheus',
       role: 'prometheus',
+      host,
       port: ports.prometheus,
       async launch() {
         mkdirSync(join(dir, 'data'), { recursive: true })
@@ -54,6 +57,7 @@ export function observabilitySpecs(targets: ObservedTargets, ports: ObservePorts
     {
       name: 'redis-exporter',
       role: 'exporter',
+      host,
       port: ports.redisExporter,
       // One exporter for every Redis and Sentinel: Prometheus names the one to read (/scrape?target=).
       launch: async () => ({ command: 'prometheus-redis-exporter', args: [`-web.listen-address=127.0.0.1:${ports.redisExporter}`, '-redis.addr='] }),
@@ -66,6 +70,7 @@ export function observabilitySpecs(targets: ObservedTargets, ports: ObservePorts
     specs.push({
       name: 'nginx-exporter',
       role: 'exporter',
+      host,
       port: ports.nginxExporter,
       launch: async () => ({
         command: 'prometheus-nginx-exporter',
@@ -97,10 +102,10 @@ export function renderPrometheusConfig(targets: ObservedTargets, ports: ObserveP
       .filter((file) => file.endsWith('.yml'))
       .map((file) => inRepo(`deploy/prometheus/${file}`)),
     scrape_configs: [
-      { job_name: 'services', static_configs: each(targets.services, (s) => local(s.port), (s) => ({ role: s.role })) },
-      { job_name: 'kafka', static_configs: each(targets.kafka, (k) => local(k.metricsPort)) },
-      { job_name: 'redis', ...throughRedisExporter, static_configs: each(targets.redis, (r) => `redis://${local(r.port)}`, (r) => ({ group: r.group })) },
-      ...(targets.sentinels.length ? [{ job_name: 'sentinel', ...throughRedisExporter, static_configs: each(targets.sentinels, (s) => `redis://${local(s.port)}`) }] : []),
+      { job_name: 'services', static_configs: each(targets.services, (s) => `${s.address}:${s.port}`, (s) => ({ role: s.role })) },
+      { job_name: 'kafka', static_configs: each(targets.kafka, (k) => `${k.address}:${k.metricsPort}`) },
+      { job_name: 'redis', ...throughRedisExporter, static_configs: each(targets.redis, (r) => `redis://${r.address}:${r.port}`, (r) => ({ group: r.group })) },
+      ...(targets.sentinels.length ? [{ job_name: 'sentinel', ...throughRedisExporter, static_configs: each(targets.sentinels, (s) => `redis://${s.address}:${s.port}`) }] : []),
       ...(targets.gatewayStatusPort !== undefined ? [{ job_name: 'gateway', static_configs: [{ targets: [local(ports.nginxExporter)], labels: { name: 'gateway' } }] }] : []),
       { job_name: 'exporters', static_configs: [{ targets: [local(ports.redisExporter)], labels: { name: 'redis-exporter' } }] },
       { job_name: 'prometheus', static_configs: [{ targets: [local(ports.prometheus)], labels: { name: 'prometheus' } }] },

@@ -34,10 +34,16 @@ export function httpStatus(url: string): Promise<number | undefined> {
   })
 }
 
-/** Runs one command on the Redis (or Sentinel) at 127.0.0.1:port with a fresh, non-retrying connection. */
-export async function redisCall(port: number, command: string, ...args: string[]): Promise<unknown> {
+/** Where a process listens: an address of its host, and a port. */
+export interface Endpoint {
+  address: string
+  port: number
+}
+
+/** Runs one command on a Redis (or Sentinel) with a fresh, non-retrying connection. */
+export async function redisCall({ address, port }: Endpoint, command: string, ...args: string[]): Promise<unknown> {
   const client = new Redis({
-    host: '127.0.0.1',
+    host: address,
     port,
     lazyConnect: true,
     connectTimeout: 1000,

@@ -8,6 +8,7 @@ import { closeSync, existsSync, openSync, statSync } from 'node:fs'
 import { setPriority } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { onHost, type Placement } from './network.js'
 import { repoRoot } from './paths.js'
 import { waitUntil } from './probes.js'
 import type { Role } from './roles.js'
@@ -27,6 +28,8 @@ export interface Incarnation {
 export interface ProcessSpec {
   name: string
   role: Role
+  /** Where it runs: its host's network namespace and address. */
+  host: Placement
   port: number | null
   /** The command line of each start; `restart` lets a Sentinel-managed Redis rejoin as a replica. */
   launch(restart: boolean): Promise<Launch>
@@ -55,6 +58,8 @@ export type SignalScope = 'process' | 'group'
 export interface ProcessStatus {
   name: string
   role: Role
+  host: string
+  address: string
   pid: number | null
   port: number | null
   alive: boolean
@@ -106,19 +111,20 @@ class SupervisedProcess {
   }
 
   status(): ProcessStatus {
-    const { name, role, port } = this.spec
-    return { name, role, pid: this.pid, port, alive: this.alive, restarts: this.restarts, log: this.incarnation.logPath }
+    const { name, role, port, host } = this.spec
+    return { name, role, host: host.name, address: host.address, pid: this.pid, port, alive: this.alive, restarts: this.restarts, log: this.incarnation.logPath }
   }
 
   async start(restart = false): Promise<void> {
-    const { command, args, env } = await this.spec.launch(restart)
+    const launch = await this.spec.launch(restart)
     if (this.stopping) return
+    const { command, args } = onHost(this.spec.host.netns, launch.command, launch.args)
     const { logPath } = this.incarnation
     this.incarnation = { logPath, logOffset: existsSync(logPath) ? statSync(logPath).size : 0 }
     const logFd = openSync(logPath, 'a')
     const child = spawn(command, args, {
       cwd: repoRoot,
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...launch.env },
       stdio: ['ignore', logFd, logFd],
       detached: true,
     })

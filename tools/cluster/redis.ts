@@ -2,23 +2,27 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { redisCall } from './probes.js'
+import { redisCall, type Endpoint } from './probes.js'
+import type { Placement } from './network.js'
 import type { ProcessSpec } from './processes.js'
 
-export interface RedisMember {
+export interface RedisMember extends Endpoint {
   name: string
   group: string
-  port: number
-  /** The port of the group's master at start-up; undefined for the master itself. */
-  replicaOf?: number
+  host: Placement
+  /** The group's master at start-up; undefined for the master itself. */
+  replicaOf?: Endpoint
 }
 
 export interface SentinelSettings {
-  ports: number[]
+  endpoints: Endpoint[]
   quorum: number
   downAfterMs: number
   failoverTimeoutMs: number
 }
+
+/** Seconds without a replica's acknowledgement after which a master counts it as gone (it acks every second). */
+const MIN_REPLICAS_MAX_LAG_S = 10
 
 /** How long a restarting master waits for the Sentinels to promote its replica before coming back as it was. */
 const FAILOVER_WAIT_MS = 20_000
@@ -31,9 +35,9 @@ function writeConfigOnce(dir: string, fileName: string, lines: string[]): string
   return path
 }
 
-const commonLines = (port: number, dir: string) => [
+const commonLines = ({ address, port }: Endpoint, dir: string) => [
   `port ${port}`,
-  'bind 127.0.0.1',
+  `bind ${address}`,
   'protected-mode no',
   'daemonize no',
   'logfile ""',
@@ -46,9 +50,12 @@ export function redisSpec(member: RedisMember, runDir: string, sentinels: Sentin
     name: member.name,
     role: 'redis',
     port: member.port,
+    host: member.host,
     async launch(restart) {
       const configPath = writeConfigOnce(dir, 'redis.conf', [
-        ...commonLines(member.port, dir),
+        ...commonLines(member, dir),
+        // Replicas announce the address the others reach them at, not the one a connection came from.
+        `replica-announce-ip ${member.address}`,
         'appendonly yes',
         'appendfsync everysec',
         'save ""',
@@ -57,18 +64,21 @@ export function redisSpec(member: RedisMember, runDir: string, sentinels: Sentin
         'repl-diskless-sync yes',
         'repl-diskless-sync-delay 0',
         'repl-backlog-size 16mb',
-        ...(member.replicaOf === undefined ? [] : [`replicaof 127.0.0.1 ${member.replicaOf}`]),
+        ...(member.replicaOf === undefined ? [] : [`replicaof ${member.replicaOf.address} ${member.replicaOf.port}`]),
+        // A master that has lost every replica (cut off from them, or they are all down) refuses writes
+        // instead of taking ones a promoted replica will not have: with Sentinel, nothing it acknowledged is lost.
+        ...(sentinels ? ['min-replicas-to-write 1', `min-replicas-max-lag ${MIN_REPLICAS_MAX_LAG_S}`] : []),
       ])
       const args = [configPath]
       if (restart && sentinels) {
         const master = await masterOnceFailedOver(member, sentinels)
-        if (master !== member.port) args.push('--replicaof', '127.0.0.1', String(master))
+        if (master.port !== member.port) args.push('--replicaof', master.address, String(master.port))
       }
       return { command: 'redis-server', args }
     },
     async isReady() {
-      if ((await redisCall(member.port, 'PING')) !== 'PONG') return false // PING fails while the AOF loads
-      const replication = String(await redisCall(member.port, 'INFO', 'replication'))
+      if ((await redisCall(member, 'PING')) !== 'PONG') return false // PING fails while the AOF loads
+      const replication = String(await redisCall(member, 'INFO', 'replication'))
       return replication.includes('role:master') || replication.includes('master_link_status:up')
     },
     readyTimeoutMs: 60_000,
@@ -84,46 +94,57 @@ export function redisSpec(member: RedisMember, runDir: string, sentinels: Sentin
  * the replica acknowledged, and the replica would resync from it and lose them. So while the Sentinels
  * still name this member, wait (bounded: if the replica is dead too, nobody can be promoted).
  */
-async function masterOnceFailedOver(member: RedisMember, sentinels: SentinelSettings): Promise<number> {
+async function masterOnceFailedOver(member: RedisMember, sentinels: SentinelSettings): Promise<Endpoint> {
   const deadline = Date.now() + FAILOVER_WAIT_MS
   for (;;) {
     const master = await masterSeenByMajority(member.group, sentinels)
-    if ((master !== undefined && master !== member.port) || Date.now() > deadline) return master ?? member.port
+    if ((master !== undefined && master.port !== member.port) || Date.now() > deadline) return master ?? member
     await sleep(500)
   }
 }
 
-async function masterSeenByMajority(group: string, sentinels: SentinelSettings): Promise<number | undefined> {
+async function masterSeenByMajority(group: string, sentinels: SentinelSettings): Promise<Endpoint | undefined> {
   const answers = await Promise.all(
-    sentinels.ports.map((port) =>
-      redisCall(port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', group).then(
-        (address) => (Array.isArray(address) ? Number(address[1]) : undefined),
+    sentinels.endpoints.map((sentinel) =>
+      redisCall(sentinel, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', group).then(
+        (reply) => (Array.isArray(reply) ? `${reply[0]}:${reply[1]}` : undefined),
         () => undefined,
       ),
     ),
   )
-  const majority = Math.floor(sentinels.ports.length / 2) + 1
-  return answers.find((port) => port !== undefined && answers.filter((other) => other === port).length >= majority)
+  const majority = Math.floor(sentinels.endpoints.length / 2) + 1
+  const agreed = answers.find((answer) => answer !== undefined && answers.filter((other) => other === answer).length >= majority)
+  if (agreed === undefined) return undefined
+  const [address, port] = agreed.split(':')
+  return { address: address!, port: Number(port) }
 }
 
 export interface MonitoredGroup {
   group: string
-  masterPort: number
+  master: Endpoint
   replicas: number
 }
 
-export function sentinelSpec(name: string, port: number, groups: MonitoredGroup[], settings: SentinelSettings, runDir: string): ProcessSpec {
+export interface SentinelNode extends Endpoint {
+  name: string
+  host: Placement
+}
+
+export function sentinelSpec(sentinel: SentinelNode, groups: MonitoredGroup[], settings: SentinelSettings, runDir: string): ProcessSpec {
+  const { name, address, port, host } = sentinel
   const dir = join(runDir, name)
   return {
     name,
     role: 'sentinel',
     port,
+    host,
     async launch() {
       const configPath = writeConfigOnce(dir, 'sentinel.conf', [
-        ...commonLines(port, dir),
+        ...commonLines(sentinel, dir),
         'sentinel resolve-hostnames no',
-        ...groups.flatMap(({ group, masterPort }) => [
-          `sentinel monitor ${group} 127.0.0.1 ${masterPort} ${settings.quorum}`,
+        `sentinel announce-ip ${address}`,
+        ...groups.flatMap(({ group, master }) => [
+          `sentinel monitor ${group} ${master.address} ${master.port} ${settings.quorum}`,
           `sentinel down-after-milliseconds ${group} ${settings.downAfterMs}`,
           `sentinel failover-timeout ${group} ${settings.failoverTimeoutMs}`,
           `sentinel parallel-syncs ${group} 1`,
@@ -134,8 +155,8 @@ export function sentinelSpec(name: string, port: number, groups: MonitoredGroup[
     // Ready once it can authorise a failover of every group and knows each group's replicas.
     async isReady() {
       for (const { group, replicas } of groups) {
-        if (!String(await redisCall(port, 'SENTINEL', 'CKQUORUM', group)).startsWith('OK')) return false
-        const known = await redisCall(port, 'SENTINEL', 'REPLICAS', group)
+        if (!String(await redisCall(sentinel, 'SENTINEL', 'CKQUORUM', group)).startsWith('OK')) return false
+        const known = await redisCall(sentinel, 'SENTINEL', 'REPLICAS', group)
         if (!Array.isArray(known) || known.length < replicas) return false
       }
       return true

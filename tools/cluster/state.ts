@@ -1,6 +1,7 @@
 // <run folder>/cluster.json: what the supervisor runs, for `ps`, `kill` and other tools to read.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { HostNetwork } from './network.js'
 import type { ProcessStatus } from './processes.js'
 import type { DataGroup, ProfileName, RedisEndpoint } from './topology.js'
 
@@ -11,6 +12,8 @@ export interface ClusterState {
   supervisorPid: number
   kafkaBrokers: string[]
   redis: Record<DataGroup, RedisEndpoint>
+  /** The hosts profile's network namespaces and addresses. */
+  network?: HostNetwork
   processes: ProcessStatus[]
   updatedAt: string
 }

@@ -4,12 +4,14 @@ import { newKafkaClusterId, kafkaNodeSpec, type KafkaNode, type KafkaSettings } 
 import { gatewaySpec } from './nginx.js'
 import { observabilitySpecs } from './observe.js'
 import type { PortAllocator } from './ports.js'
+import { GATEWAY_HOST, LOCAL, planHostNetwork, type HostNetwork, type Placement } from './network.js'
+import type { Endpoint } from './probes.js'
 import type { ProcessSpec } from './processes.js'
-import { redisSpec, sentinelSpec, type RedisMember, type SentinelSettings } from './redis.js'
+import { redisSpec, sentinelSpec, type RedisMember, type SentinelNode, type SentinelSettings } from './redis.js'
 import { SERVICE_ROLES, type Role, type ServiceRole } from './roles.js'
 import { serviceSpec } from './services.js'
 
-export type ProfileName = 'default' | 'ha'
+export type ProfileName = 'default' | 'ha' | 'hosts'
 
 /** Each data group has its own Redis (a Sentinel master name in the ha profile). */
 export const DATA_GROUPS = SERVICE_ROLES
@@ -22,6 +24,19 @@ interface Profile {
   redisPerGroup: number
   sentinels: number
   replicas: Record<ServiceRole, number>
+  /** Separate network hosts the processes are spread over (network namespaces); 0: all on 127.0.0.1. */
+  hosts: number
+}
+
+const HA: Profile = {
+  kafkaNodes: 3,
+  kafkaHeap: '384m',
+  // Two replicas: with one down (killed, paused, resyncing), writes still reach a replica, so the
+  // WAIT that guards every acknowledgement does not stall the group.
+  redisPerGroup: 3,
+  sentinels: 3,
+  replicas: { order: 3, stock: 3, payment: 3 },
+  hosts: 0,
 }
 
 export const PROFILES: Record<ProfileName, Profile> = {
@@ -31,19 +46,15 @@ export const PROFILES: Record<ProfileName, Profile> = {
     redisPerGroup: 1,
     sentinels: 0,
     replicas: { order: 1, stock: 1, payment: 1 },
+    hosts: 0,
   },
-  ha: {
-    kafkaNodes: 3,
-    kafkaHeap: '384m',
-    // Two replicas: with one down (killed, paused, resyncing), writes still reach a replica, so the
-    // WAIT that guards every acknowledgement does not stall the group.
-    redisPerGroup: 3,
-    sentinels: 3,
-    replicas: { order: 3, stock: 3, payment: 3 },
-  },
+  ha: HA,
+  // The ha topology on three hosts: on each one Kafka node, one Redis of each group (the masters on
+  // different hosts), one Sentinel, one replica of each service; the gateway in front, on the machine.
+  hosts: { ...HA, hosts: 3 },
 }
 
-const SENTINEL_TIMING = {
+export const SENTINEL_TIMING = {
   quorum: 2,
   // Long enough that a master slowed by load is not failed over for nothing, short enough to recover in seconds.
   downAfterMs: 3000,
@@ -56,7 +67,7 @@ const SENTINEL_TIMING = {
  * be uneven (a replica down). Past these, a checkout is answered 429 at once and changes nothing: the
  * work in the system stays what the machine can finish in about a second, whatever the offered load.
  */
-const CHECKOUTS_PER_ORDER_REPLICA = 512
+export const CHECKOUTS_PER_ORDER_REPLICA = 512
 
 /** The Redis each service keeps its data in. */
 const DATA_GROUP_OF: Record<ServiceRole, DataGroup> = { order: 'order', stock: 'stock', payment: 'payment' }
@@ -91,6 +102,8 @@ export interface Topology {
   prometheusUrl?: string
   kafkaBrokers: string[]
   redis: Record<DataGroup, RedisEndpoint>
+  /** The hosts profile's network: made before the processes start, removed after they stop. */
+  network?: HostNetwork
   /** Every process to run, infrastructure first; services and gateway only when asked for. */
   processes: ProcessSpec[]
   /** The environment of a service process; HTTP_PORT is 0 (any) for an instance the profile does not declare. */
@@ -108,23 +121,38 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
   const profile = PROFILES[profileName]
   const ha = profile.sentinels > 0
   const count = (n: number) => Array.from({ length: n }, (_, index) => index + 1)
+  const network = profile.hosts > 0 ? planHostNetwork(profile.hosts) : undefined
+  /** The n-th host (0-based, wrapping around), or the machine itself. */
+  const hostAt = (index: number): Placement => {
+    if (!network) return LOCAL
+    const { name, address, netns } = network.hosts[index % network.hosts.length]!
+    return { name, address, netns }
+  }
+  const rootNamespace = network ? GATEWAY_HOST : LOCAL
+  const at = (host: Placement, port: number): Endpoint => ({ address: host.address, port })
 
-  // Redis: per group, member 1 is the master at start-up and the others replicate it.
+  // Redis: per group, member 1 is the master at start-up and the others replicate it. Member k of the
+  // g-th group is on host k + g: each host has one Redis of each group, and the masters are spread.
   const redisMembers: RedisMember[] = []
-  for (const group of DATA_GROUPS) {
-    const masterPort = await ports.take('redis')
-    redisMembers.push({ name: `redis-${group}-1`, group, port: masterPort })
-    for (const member of count(profile.redisPerGroup).slice(1)) {
-      redisMembers.push({ name: `redis-${group}-${member}`, group, port: await ports.take('redis'), replicaOf: masterPort })
+  for (const [groupIndex, group] of DATA_GROUPS.entries()) {
+    let master: Endpoint | undefined
+    for (const member of count(profile.redisPerGroup)) {
+      const host = hostAt(member - 1 + groupIndex)
+      const endpoint = at(host, await ports.take('redis'))
+      redisMembers.push({ name: `redis-${group}-${member}`, group, host, ...endpoint, replicaOf: master })
+      master ??= endpoint
     }
   }
-  const sentinelPorts: number[] = []
-  while (sentinelPorts.length < profile.sentinels) sentinelPorts.push(await ports.take('sentinel'))
-  const sentinels: SentinelSettings | undefined = ha ? { ports: sentinelPorts, ...SENTINEL_TIMING } : undefined
+  const sentinelNodes: SentinelNode[] = []
+  for (const index of count(profile.sentinels)) {
+    const host = hostAt(index - 1)
+    sentinelNodes.push({ name: `sentinel-${index}`, host, ...at(host, await ports.take('sentinel')) })
+  }
+  const sentinels: SentinelSettings | undefined = ha ? { endpoints: sentinelNodes, ...SENTINEL_TIMING } : undefined
 
   const kafkaNodes: KafkaNode[] = []
   for (const id of count(profile.kafkaNodes)) {
-    const node: KafkaNode = { id, name: `kafka-${id}`, brokerPort: await ports.take('kafka'), controllerPort: await ports.take('kafka') }
+    const node: KafkaNode = { id, name: `kafka-${id}`, host: hostAt(id - 1), brokerPort: await ports.take('kafka'), controllerPort: await ports.take('kafka') }
     if (observe) node.metricsPort = await ports.take('exporter')
     kafkaNodes.push(node)
   }
@@ -137,9 +165,13 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
     runDir,
   }
 
-  const servicePorts = new Map<string, number>()
+  // Replica i of each service runs on host i.
+  const serviceEndpoints = new Map<string, Endpoint & { host: Placement }>()
   for (const role of SERVICE_ROLES) {
-    for (const instance of count(profile.replicas[role])) servicePorts.set(`${role}-${instance}`, await ports.take(role))
+    for (const instance of count(profile.replicas[role])) {
+      const host = hostAt(instance - 1)
+      serviceEndpoints.set(`${role}-${instance}`, { host, ...at(host, await ports.take(role)) })
+    }
   }
   const gatewayPort = await ports.take('gateway')
   const observePorts = observe
@@ -147,23 +179,28 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
     : undefined
 
   const gatewayUrl = `http://127.0.0.1:${gatewayPort}`
-  const kafkaBrokers = kafkaNodes.map((node) => `127.0.0.1:${node.brokerPort}`)
-  const masterPortOf = (group: DataGroup) => redisMembers.find((member) => member.group === group && member.replicaOf === undefined)!.port
+  // Where the services reach the gateway: on the hosts' subnet in the hosts profile.
+  const internalGatewayUrl = network ? `http://${network.gatewayAddress}:${gatewayPort}` : gatewayUrl
+  const kafkaBrokers = kafkaNodes.map((node) => `${node.host.address}:${node.brokerPort}`)
+  const masterOf = (group: DataGroup) => redisMembers.find((member) => member.group === group && member.replicaOf === undefined)!
   const redis = Object.fromEntries(
     DATA_GROUPS.map((group) => {
+      const { address, port } = masterOf(group)
       const endpoint: RedisEndpoint = ha
-        ? { sentinels: sentinelPorts.map((port) => `127.0.0.1:${port}`), masterName: group }
-        : { url: `redis://127.0.0.1:${masterPortOf(group)}`, masterName: group }
+        ? { sentinels: sentinelNodes.map((node) => `${node.address}:${node.port}`), masterName: group }
+        : { url: `redis://${address}:${port}`, masterName: group }
       return [group, endpoint]
     }),
   ) as Record<DataGroup, RedisEndpoint>
 
   const serviceEnv = (role: ServiceRole, instance: number): Record<string, string> => {
     const endpoint = redis[DATA_GROUP_OF[role]]
+    const placed = serviceEndpoints.get(`${role}-${instance}`)
     return {
       SERVICE_NAME: role,
       INSTANCE_ID: `${role}-${instance}`,
-      HTTP_PORT: String(servicePorts.get(`${role}-${instance}`) ?? 0),
+      HTTP_HOST: placed?.address ?? '127.0.0.1',
+      HTTP_PORT: String(placed?.port ?? 0),
       KAFKA_BROKERS: kafkaBrokers.join(','),
       KAFKA_REPLICATION_FACTOR: String(kafka.replicationFactor),
       KAFKA_MIN_INSYNC: String(kafka.minInsyncReplicas),
@@ -173,33 +210,29 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
       // One replica must hold a write before it is acknowledged: Sentinel promotes the most up-to-date one.
       REDIS_WAIT_REPLICAS: String(Math.min(1, profile.redisPerGroup - 1)),
       // The order service looks prices up through the gateway, which balances and fails over.
-      STOCK_URL: gatewayUrl,
+      STOCK_URL: internalGatewayUrl,
       MAX_CHECKOUTS_IN_FLIGHT: String(2 * CHECKOUTS_PER_ORDER_REPLICA),
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     }
   }
 
-  const monitoredGroups = DATA_GROUPS.map((group) => ({
-    group,
-    masterPort: masterPortOf(group),
-    replicas: profile.redisPerGroup - 1,
-  }))
+  const monitoredGroups = DATA_GROUPS.map((group) => ({ group, master: at(masterOf(group).host, masterOf(group).port), replicas: profile.redisPerGroup - 1 }))
   const processes: ProcessSpec[] = [
     ...redisMembers.map((member) => redisSpec(member, runDir, sentinels)),
-    ...(sentinels ? sentinelPorts.map((port, index) => sentinelSpec(`sentinel-${index + 1}`, port, monitoredGroups, sentinels, runDir)) : []),
+    ...(sentinels ? sentinelNodes.map((node) => sentinelSpec(node, monitoredGroups, sentinels, runDir)) : []),
     ...kafkaNodes.map((node) => kafkaNodeSpec(node, kafka)),
   ]
+  const replicasOf = (role: ServiceRole) => count(profile.replicas[role]).map((instance) => ({ instance, ...serviceEndpoints.get(`${role}-${instance}`)! }))
   if (withServices) {
     for (const role of SERVICE_ROLES) {
-      for (const instance of count(profile.replicas[role])) {
-        processes.push(serviceSpec(role, instance, servicePorts.get(`${role}-${instance}`)!, serviceEnv(role, instance)))
-      }
+      for (const { instance, host, port } of replicasOf(role)) processes.push(serviceSpec(role, instance, host, port, serviceEnv(role, instance)))
     }
-    const upstream = (role: ServiceRole) => count(profile.replicas[role]).map((instance) => servicePorts.get(`${role}-${instance}`)!)
     processes.push(
       gatewaySpec({
+        host: rootNamespace,
         port: gatewayPort,
-        upstreams: { order: upstream('order'), stock: upstream('stock'), payment: upstream('payment') },
+        addresses: network ? ['127.0.0.1', network.gatewayAddress] : ['127.0.0.1'],
+        upstreams: { order: replicasOf('order'), stock: replicasOf('stock'), payment: replicasOf('payment') },
         checkoutLimit: CHECKOUTS_PER_ORDER_REPLICA * profile.replicas.order,
         runDir,
         statusPort: observePorts?.gatewayStatus,
@@ -207,17 +240,17 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
     )
   }
   if (observePorts) {
-    const services = withServices ? SERVICE_ROLES.flatMap((role) => count(profile.replicas[role]).map((i) => ({ name: `${role}-${i}`, role, port: servicePorts.get(`${role}-${i}`)! }))) : []
+    const services = withServices ? SERVICE_ROLES.flatMap((role) => replicasOf(role).map(({ instance, address, port }) => ({ name: `${role}-${instance}`, role, address, port }))) : []
     const targets = {
       services,
-      kafka: kafkaNodes.map((node) => ({ name: node.name, metricsPort: node.metricsPort! })),
-      redis: redisMembers.map((member) => ({ name: member.name, group: member.group, port: member.port })),
-      sentinels: sentinelPorts.map((port, index) => ({ name: `sentinel-${index + 1}`, port })),
+      kafka: kafkaNodes.map((node) => ({ name: node.name, address: node.host.address, metricsPort: node.metricsPort! })),
+      redis: redisMembers.map(({ name, group, address, port }) => ({ name, group, address, port })),
+      sentinels: sentinelNodes.map(({ name, address, port }) => ({ name, address, port })),
       gatewayStatusPort: withServices ? observePorts.gatewayStatus : undefined,
     }
-    processes.push(...observabilitySpecs(targets, observePorts, runDir))
+    processes.push(...observabilitySpecs(targets, observePorts, runDir, rootNamespace))
   }
 
   const prometheusUrl = observePorts && `http://127.0.0.1:${observePorts.prometheus}`
-  return { profile: profileName, gatewayUrl, prometheusUrl, kafkaBrokers, redis, processes, serviceEnv }
+  return { profile: profileName, gatewayUrl, prometheusUrl, kafkaBrokers, redis, network, processes, serviceEnv }
 }
