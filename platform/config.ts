@@ -9,6 +9,11 @@ export interface RedisConfig {
   /** host:port of each Sentinel when the master is found through Sentinel (ha profile). */
   sentinels?: { host: string; port: number }[]
   masterName: string
+  /** The ACL user this service logs in as (none: Redis without authentication). */
+  username?: string
+  password?: string
+  /** Sentinel's requirepass. */
+  sentinelPassword?: string
   /** Replicas that must acknowledge a write (Redis WAIT) before its effect is announced. */
   waitReplicas: number
   waitTimeoutMs: number
@@ -16,6 +21,8 @@ export interface RedisConfig {
 
 export interface KafkaConfig {
   brokers: string[]
+  /** SASL login (SCRAM) when the brokers' listeners require it. */
+  sasl?: { mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'PLAIN'; username: string; password: string }
   replicationFactor: number
   minInsyncReplicas: number
   partitions: number
@@ -56,11 +63,17 @@ export function loadConfig(env: Env = process.env, service?: ServiceName): Confi
       url: sentinels ? undefined : (env.REDIS_URL ?? 'redis://127.0.0.1:6379'),
       sentinels,
       masterName: env.REDIS_MASTER_NAME ?? name,
+      username: env.REDIS_USERNAME || undefined,
+      password: env.REDIS_PASSWORD || undefined,
+      sentinelPassword: env.REDIS_SENTINEL_PASSWORD || undefined,
       waitReplicas: int(env, 'REDIS_WAIT_REPLICAS', 0),
       waitTimeoutMs: int(env, 'REDIS_WAIT_TIMEOUT_MS', 1000),
     },
     kafka: {
       brokers: (env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean),
+      sasl: env.KAFKA_SASL_USERNAME
+        ? { mechanism: parseSaslMechanism(env.KAFKA_SASL_MECHANISM), username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD ?? '' }
+        : undefined,
       replicationFactor: int(env, 'KAFKA_REPLICATION_FACTOR', 1),
       minInsyncReplicas: int(env, 'KAFKA_MIN_INSYNC', 1),
       partitions: int(env, 'KAFKA_PARTITIONS', 3),
@@ -77,6 +90,12 @@ export function loadConfig(env: Env = process.env, service?: ServiceName): Confi
 function parseService(value: string | undefined): ServiceName {
   if (value === 'order' || value === 'stock' || value === 'payment') return value
   throw new Error(`SERVICE_NAME must be order, stock or payment (got ${JSON.stringify(value)})`)
+}
+
+function parseSaslMechanism(value: string | undefined): NonNullable<KafkaConfig['sasl']>['mechanism'] {
+  const mechanism = value ?? 'SCRAM-SHA-256'
+  if (mechanism === 'SCRAM-SHA-256' || mechanism === 'SCRAM-SHA-512' || mechanism === 'PLAIN') return mechanism
+  throw new Error(`KAFKA_SASL_MECHANISM must be SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN (got ${JSON.stringify(value)})`)
 }
 
 function int(env: Env, key: string, fallback: number): number {

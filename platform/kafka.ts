@@ -22,10 +22,13 @@ const PRODUCE_REQUEST_TIMEOUT_MS = 6000
  */
 const REBALANCE_TIMEOUT_MS = 5000
 
+/** The SASL login of every client, when the brokers require one. */
+const login = ({ sasl }: KafkaConfig) => (sasl ? { sasl } : {})
+
 export type StringConsumer = Consumer<string, string, string, string>
 
 export async function ensureTopics(config: KafkaConfig, logger: Logger, topics: readonly string[] = [...allTopics, DEAD_LETTER_TOPIC]): Promise<void> {
-  const admin = new Admin({ clientId: 'topic-setup', bootstrapBrokers: config.brokers, retries: 20, retryDelay: 500 })
+  const admin = new Admin({ clientId: 'topic-setup', bootstrapBrokers: config.brokers, retries: 20, retryDelay: 500, ...login(config) })
   try {
     const existing = new Set(await admin.listTopics())
     const missing = topics.filter((t) => !existing.has(t))
@@ -76,6 +79,7 @@ export class Publisher {
     this.#producer = new Producer({
       clientId,
       bootstrapBrokers: config.brokers,
+      ...login(config),
       serializers: stringSerializers,
       idempotent: true,
       acks: -1,
@@ -174,6 +178,7 @@ export function createConsumer(config: KafkaConfig, groupId: string, clientId: s
     // without a rebalance of the whole group (and without waiting out the dead member's session).
     groupInstanceId: clientId,
     bootstrapBrokers: config.brokers,
+    ...login(config),
     deserializers: stringDeserializers,
     // A dead member's partitions move to a live one after this long: the stall a consumer crash causes.
     // (The client wants it no longer than the rebalance timeout.)

@@ -23,12 +23,15 @@ export function connectRedis(config: RedisConfig, logger: Logger, connectionName
     // refused): give up on a connection attempt after this, and try the next Sentinel.
     connectTimeout: CONNECT_TIMEOUT_MS,
     sentinelCommandTimeout: CONNECT_TIMEOUT_MS,
+    username: config.username,
+    password: config.password,
   }
   const client = config.sentinels
     ? new Redis({
         ...common,
         sentinels: config.sentinels,
         name: config.masterName,
+        sentinelPassword: config.sentinelPassword,
         sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1000),
         // Follow a failover as soon as Sentinel announces it, not on the next error.
         failoverDetector: true,
@@ -46,7 +49,7 @@ export function connectRedis(config: RedisConfig, logger: Logger, connectionName
     logger.flush()
     process.exit(1)
   })
-  dropWhenSilent(client, logger, connectionName)
+  reconnectWhenSilent(client, logger, connectionName)
   return client
 }
 
@@ -59,7 +62,7 @@ const LIVENESS_TIMEOUT_MS = 3000
  * commands would wait forever) is dropped and made anew: through Sentinel, to whoever is master now.
  * Commands in flight are sent again on the new connection; every write script is idempotent.
  */
-function dropWhenSilent(client: Redis, logger: Logger, connectionName: string): void {
+export function reconnectWhenSilent(client: Redis, logger: Logger, connectionName: string): void {
   let probing = false
   const timer = setInterval(() => {
     if (probing || client.status !== 'ready') return

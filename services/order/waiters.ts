@@ -3,7 +3,7 @@
 // A slow poll of the stored outcomes covers the rest: a message missed during a reconnect, or a request
 // retried on another replica after the first one died.
 import type { Logger } from '../../platform/logger.js'
-import type { Redis } from '../../platform/redis.js'
+import { reconnectWhenSilent, type Redis } from '../../platform/redis.js'
 import type { Background } from '../../platform/service.js'
 import type { Outcome } from './domain.js'
 import type { OrderStore } from './store.js'
@@ -28,6 +28,8 @@ export class CheckoutWaiters implements Background {
     private readonly logger: Logger,
   ) {
     this.#subscriber = redis.duplicate()
+    // Subscribed to a master cut off by a partition, it would hear nothing, and never know it.
+    reconnectWhenSilent(this.#subscriber, logger, `${instanceId}-outcomes`)
     this.#subscriber.on('message', (_channel: string, text: string) => {
       const space = text.indexOf(' ')
       this.settle(text.slice(0, space), text.slice(space + 1))

@@ -25,7 +25,7 @@ async function produce(messages: { topic: string; key: string; value: string; pa
 
 async function deadLettersWhere(match: (letter: DeadLetter) => boolean, count: number): Promise<DeadLetter[]> {
   let found: DeadLetter[] = []
-  await waitUntil(`${count} dead letters`, async () => (found = (await readDeadLetters(env.cluster.kafkaBrokers, 1000)).filter(match)).length >= count, 60_000, 500)
+  await waitUntil(`${count} dead letters`, async () => (found = (await readDeadLetters(env.cluster.kafkaBrokers, undefined, 1000)).filter(match)).length >= count, 60_000, 500)
   return found
 }
 

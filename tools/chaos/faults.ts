@@ -3,12 +3,14 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import type { Cluster, SignalScope } from '../cluster/cluster.js'
+import type { Cluster, Cut, LinkQuality, SignalScope } from '../cluster/cluster.js'
 
 export interface Fault {
   label: string
-  /** Applies the fault; returns the process it hit and what it did, e.g. "SIGKILL redis-stock-2". */
-  strike(cluster: Cluster): Promise<{ victim: string; action: string }>
+  /** How long the fault lasts when it undoes itself later than the usual window (network faults). */
+  lastsMs?: number
+  /** Applies the fault; returns the process it hit (none for a network fault) and what it did, e.g. "SIGKILL redis-stock-2". */
+  strike(cluster: Cluster): Promise<{ victim?: string; action: string }>
 }
 
 const kill = (label: string, victim: (cluster: Cluster) => Promise<string> | string, scope: SignalScope = 'process'): Fault => ({
@@ -29,6 +31,56 @@ const freeze = (label: string, victim: (cluster: Cluster) => Promise<string> | s
     return { victim: name, action: `SIGSTOP ${name}, SIGCONT after ${pauseMs} ms` }
   },
 })
+
+/** A cut between hosts (and the gateway), healed after `lastsMs`. */
+const cutOff = (label: string, spec: (cluster: Cluster) => Promise<Cut> | Cut, lastsMs: number): Fault => ({
+  label: `${label} ${lastsMs / 1000}s`,
+  lastsMs,
+  async strike(cluster) {
+    const chosen = await spec(cluster)
+    cluster.partition(chosen)
+    setTimeout(() => cluster.heal(), lastsMs).unref()
+    const other = chosen.from ? chosen.from.join(',') : 'everyone else'
+    return { action: `cut ${chosen.side.join(',')} ${chosen.oneway ? '->' : '<->'} ${other}, healed after ${lastsMs} ms` }
+  },
+})
+
+const slowLink = (host: string, quality: LinkQuality, lastsMs: number): Fault => ({
+  label: `${host} slow lossy link ${lastsMs / 1000}s`,
+  lastsMs,
+  async strike(cluster) {
+    cluster.degradeLink(host, quality)
+    setTimeout(() => cluster.heal(), lastsMs).unref()
+    return { action: `netem on ${host}: delay ${quality.delay} ± ${quality.jitter}, loss ${quality.loss}, healed after ${lastsMs} ms` }
+  },
+})
+
+const hostOf = async (cluster: Cluster, process: Promise<string> | string) => {
+  const name = await process
+  return cluster.processes.find((p) => p.name === name)!.host
+}
+
+/**
+ * The hosts profile's network faults: each host isolated in turn, the active Kafka controller's host,
+ * a Redis master's host cut from the other Sentinels only (the gateway still reaches it), a one-way
+ * cut, a partition longer than every timeout, and a slow, lossy link.
+ */
+export function networkFaultPlan(cluster: Cluster): Fault[] {
+  const hosts = cluster.network?.hosts.map((host) => host.name) ?? []
+  if (hosts.length === 0) return []
+  const others = (host: string) => hosts.filter((name) => name !== host)
+  return [
+    ...hosts.map((host) => cutOff(`${host} isolated`, () => ({ side: [host] }), 20_000)),
+    cutOff('kafka active controller host isolated', async (c) => ({ side: [await hostOf(c, activeKafkaController(c))] }), 20_000),
+    cutOff('redis master (payment) host cut from the other sentinels', async (c) => {
+      const host = await hostOf(c, redisNode(c, 'payment', 'master'))
+      return { side: [host], from: others(host) }
+    }, 20_000),
+    cutOff(`one-way ${hosts[1]} -> ${hosts[2]}`, () => ({ side: [hosts[1]!], from: [hosts[2]!], oneway: true }), 20_000),
+    cutOff(`${hosts[2]} isolated (long)`, () => ({ side: [hosts[2]!] }), 30_000),
+    slowLink(hosts[1]!, { delay: '200ms', jitter: '50ms', loss: '5%' }, 20_000),
+  ]
+}
 
 /**
  * Every role once by SIGKILL, then every role frozen (SIGSTOP, then SIGCONT) for `pauseMs`, longer
@@ -87,11 +139,12 @@ export async function redisNode(cluster: Cluster, group: 'order' | 'stock' | 'pa
   const members = cluster.processes.filter((p) => p.role === 'redis' && p.name.startsWith(`redis-${group}-`))
   if (!endpoint.sentinels?.length) return members[0]!.name
   const [host, port] = endpoint.sentinels[0]!.split(':') as [string, string]
-  const sentinel = new Redis({ host, port: Number(port), lazyConnect: true, maxRetriesPerRequest: 2 })
+  const password = cluster.credentials?.sentinelPassword
+  const sentinel = new Redis({ host, port: Number(port), password, lazyConnect: true, maxRetriesPerRequest: 2 })
   try {
     await sentinel.connect()
     const [, masterPort] = (await sentinel.call('SENTINEL', 'get-master-addr-by-name', endpoint.masterName)) as [string, string]
-    const master = members.find((m) => String(m.port) === masterPort)
+    const master = members.find((m) => String(m.port) === masterPort) // ports are unique in a cluster
     if (!master) throw new Error(`no process of group ${group} listens on master port ${masterPort}`)
     return which === 'master' ? master.name : members.find((m) => m !== master)!.name
   } finally {

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util'
 import { CheckoutApi } from '../client/api.js'
 import { startCluster, type ProfileName } from '../cluster/cluster.js'
 import { audit, type Violation } from './audit.js'
-import { faultPlan } from './faults.js'
+import { faultPlan, networkFaultPlan } from './faults.js'
 import { openShop, ShopTraffic, type CheckoutRecord, type Exchange } from './workload.js'
 
 const { values: options } = parseArgs({
@@ -84,14 +84,15 @@ async function main(): Promise<number> {
     begin('baseline', 'no fault')
     await sleep(windowMs)
     const only = options.faults?.split(',').map((s) => s.trim())
-    const plan = faultPlan(Number(options['pause-ms'])).filter((f) => !only || only.some((s) => f.label.includes(s)))
+    const plan = [...faultPlan(Number(options['pause-ms'])), ...networkFaultPlan(cluster)].filter((f) => !only || only.some((s) => f.label.includes(s)))
     for (const fault of plan) {
       const { victim, action } = await fault.strike(cluster)
       begin(fault.label, action, victim)
-      await sleep(windowMs)
+      // A network fault heals itself after it lasted; its window also covers the recovery after.
+      await sleep((fault.lastsMs ?? 0) + windowMs)
       // One fault at a time: the next strikes only once the victim is back (a restarted Kafka broker
       // needs a while; killing a second one before it rejoined would be a double fault).
-      await cluster.waitReady(victim)
+      if (victim) await cluster.waitReady(victim)
       await sleep(SETTLE_MS)
     }
     begin('recovery', 'no fault')

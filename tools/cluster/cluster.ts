@@ -2,7 +2,8 @@
 import { spawn } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { createHostNetwork, removeHostNetwork, type HostNetwork } from './network.js'
+import type { Credentials } from './credentials.js'
+import { createHostNetwork, cut, degradeLink, heal, removeHostNetwork, type Cut, type HostNetwork, type LinkQuality } from './network.js'
 import { repoRoot } from './paths.js'
 import { assertPortsFree, portAllocator, portOverrides, type PortMode } from './ports.js'
 import { sendSignal, Supervisor, type ProcessStatus, type SignalScope } from './processes.js'
@@ -12,6 +13,7 @@ import { buildTopology, STOP_ORDER, WAITS_FOR, type DataGroup, type ProfileName,
 
 export type { ProcessStatus, SignalScope } from './processes.js'
 export type { ServiceRole } from './roles.js'
+export type { Cut, HostNetwork, LinkQuality } from './network.js'
 export type { DataGroup, ProfileName, RedisEndpoint } from './topology.js'
 
 export interface ClusterOptions {
@@ -40,6 +42,8 @@ export interface Cluster {
   readonly redis: Record<DataGroup, RedisEndpoint>
   /** The hosts profile's network namespaces and addresses. */
   readonly network?: HostNetwork
+  /** Logins to Redis, Sentinel and Kafka, when they require them (the hosts profile). */
+  readonly credentials?: Credentials
   /** A snapshot of every process: name, role, pid, port, alive, restarts, log. */
   readonly processes: ProcessStatus[]
   /** The environment a service process gets, to run one in-process against this cluster's infrastructure. */
@@ -52,6 +56,12 @@ export interface Cluster {
   pause(name: string): void
   resume(name: string): void
   waitReady(name: string): Promise<void>
+  /** Hosts profile: cuts links between hosts (and the gateway), as `cluster partition` does. */
+  partition(cut: Cut): void
+  /** Hosts profile: a host's link made slow and lossy, as `cluster netem` does. */
+  degradeLink(host: string, quality: LinkQuality): void
+  /** Hosts profile: every cut and slow link undone. */
+  heal(): void
   /** Stops every process in order and waits for them. */
   stop(): Promise<void>
 }
@@ -92,6 +102,7 @@ class RunningCluster implements Cluster {
   readonly kafkaBrokers: string[]
   readonly redis: Record<DataGroup, RedisEndpoint>
   readonly network?: HostNetwork
+  readonly credentials?: Credentials
   private readonly supervisor: Supervisor
   /** Best effort: children must not outlive a test process that exits without stopping them. */
   private readonly killChildrenOnExit = () => {
@@ -109,6 +120,7 @@ class RunningCluster implements Cluster {
     this.kafkaBrokers = topology.kafkaBrokers
     this.redis = topology.redis
     this.network = topology.network
+    this.credentials = topology.credentials
     this.supervisor = new Supervisor(join(runDir, 'logs'), () => this.saveState(), log)
   }
 
@@ -145,6 +157,23 @@ class RunningCluster implements Cluster {
 
   waitReady(name: string): Promise<void> {
     return this.supervisor.waitReady(name)
+  }
+
+  partition(spec: Cut): void {
+    cut(this.hostNetwork(), spec)
+  }
+
+  degradeLink(host: string, quality: LinkQuality): void {
+    degradeLink(this.hostNetwork(), host, quality)
+  }
+
+  heal(): void {
+    heal(this.hostNetwork())
+  }
+
+  private hostNetwork(): HostNetwork {
+    if (!this.network) throw new Error(`profile ${this.profile} has no hosts of its own`)
+    return this.network
   }
 
   async stop(): Promise<void> {

@@ -1,6 +1,7 @@
 // `cluster dlq`: lists the messages the services set aside on the dead-letter topic (see
 // platform/dead-letters.ts for the record), read from its start by a throw-away consumer group.
 import { randomUUID } from 'node:crypto'
+import { kafkaSasl, type Login } from './credentials.js'
 import { Consumer, stringDeserializers } from '@platformatic/kafka'
 
 const DEAD_LETTER_TOPIC = 'dead.letters'
@@ -18,8 +19,14 @@ export interface DeadLetter {
 }
 
 /** Every dead letter so far; stops once none came for `idleMs` (the first one may take a while: the group joins). */
-export async function readDeadLetters(brokers: string[], idleMs = 2000): Promise<DeadLetter[]> {
-  const consumer = new Consumer({ clientId: 'dead-letters', groupId: `dead-letters-${randomUUID()}`, bootstrapBrokers: brokers, deserializers: stringDeserializers })
+export async function readDeadLetters(brokers: string[], login?: Login, idleMs = 2000): Promise<DeadLetter[]> {
+  const consumer = new Consumer({
+    clientId: 'dead-letters',
+    groupId: `dead-letters-${randomUUID()}`,
+    bootstrapBrokers: brokers,
+    ...kafkaSasl(login),
+    deserializers: stringDeserializers,
+  })
   const letters: DeadLetter[] = []
   try {
     const stream = await consumer.consume({ topics: [DEAD_LETTER_TOPIC], mode: 'earliest', autocommit: false })

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { KAFKA_SASL_MECHANISM, type Credentials } from './credentials.js'
 import type { Placement } from './network.js'
 import { inRepo } from './paths.js'
 import { logContains } from './probes.js'
@@ -26,6 +27,8 @@ export interface KafkaSettings {
   minInsyncReplicas: number
   heap: string
   runDir: string
+  /** With credentials: SASL on every listener (SCRAM for clients and between brokers, PLAIN to the controllers). */
+  credentials?: Credentials['kafka']
 }
 
 const READY_LINE = 'Kafka Server started'
@@ -86,12 +89,31 @@ function metricsAgent(node: KafkaNode): string[] {
 async function prepareNode(node: KafkaNode, settings: KafkaSettings, nodeDir: string, propertiesPath: string): Promise<void> {
   const dataDir = join(nodeDir, 'data')
   mkdirSync(dataDir, { recursive: true })
-  writeFileSync(propertiesPath, renderServerProperties(node, settings, dataDir))
+  writeFileSync(propertiesPath, renderServerProperties(node, settings, dataDir), { mode: 0o600 }) // it may hold passwords
   if (existsSync(join(dataDir, 'meta.properties'))) return
-  const format = ['kafka.tools.StorageTool', 'format', '-t', settings.clusterId, '-c', propertiesPath]
+  // SCRAM credentials live in the cluster's metadata: created when the storage is formatted.
+  const scramUsers = settings.credentials ? [settings.credentials.broker, settings.credentials.admin, ...Object.values(settings.credentials.services)] : []
+  const addScram = scramUsers.flatMap(({ username, password }) => ['--add-scram', `${KAFKA_SASL_MECHANISM}=[name=${username},password=${password}]`])
+  const format = ['kafka.tools.StorageTool', 'format', '-t', settings.clusterId, '-c', propertiesPath, ...addScram]
   await promisify(execFile)('java', [...jvmOptions('256m'), ...format]).catch((error: Error & { stdout?: string; stderr?: string }) => {
     throw new Error(`formatting ${node.name} failed: ${error.stdout ?? ''}${error.stderr ?? error.message}`)
   })
+}
+
+/** Plain listeners, or SASL on both: SCRAM for clients and between brokers, PLAIN to the controllers. */
+function listenerSecurity(credentials: Credentials['kafka'] | undefined): Record<string, string> {
+  if (!credentials) return { 'listener.security.protocol.map': 'BROKER:PLAINTEXT,CONTROLLER:PLAINTEXT' }
+  const { broker, controller } = credentials
+  return {
+    'listener.security.protocol.map': 'BROKER:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT',
+    'listener.name.broker.sasl.enabled.mechanisms': KAFKA_SASL_MECHANISM,
+    'sasl.mechanism.inter.broker.protocol': KAFKA_SASL_MECHANISM,
+    'listener.name.broker.scram-sha-256.sasl.jaas.config': `org.apache.kafka.common.security.scram.ScramLoginModule required username="${broker.username}" password="${broker.password}";`,
+    'listener.name.controller.sasl.enabled.mechanisms': 'PLAIN',
+    'sasl.mechanism.controller.protocol': 'PLAIN',
+    // What this node sends (username/password), and what it accepts (user_<name>).
+    'listener.name.controller.plain.sasl.jaas.config': `org.apache.kafka.common.security.plain.PlainLoginModule required username="${controller.username}" password="${controller.password}" user_${controller.username}="${controller.password}";`,
+  }
 }
 
 function renderServerProperties(node: KafkaNode, settings: KafkaSettings, dataDir: string): string {
@@ -102,11 +124,11 @@ function renderServerProperties(node: KafkaNode, settings: KafkaSettings, dataDi
     'process.roles': 'broker,controller',
     'node.id': node.id,
     'controller.quorum.voters': voters,
-    listeners: `PLAINTEXT://${address}:${node.brokerPort},CONTROLLER://${address}:${node.controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://${address}:${node.brokerPort}`,
+    listeners: `BROKER://${address}:${node.brokerPort},CONTROLLER://${address}:${node.controllerPort}`,
+    'advertised.listeners': `BROKER://${address}:${node.brokerPort}`,
     'controller.listener.names': 'CONTROLLER',
-    'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'inter.broker.listener.name': 'BROKER',
+    ...listenerSecurity(settings.credentials),
     'log.dirs': dataDir,
     'num.partitions': 3,
     'default.replication.factor': replicationFactor,

@@ -5,6 +5,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { defaultRunDir, startCluster, type Cluster } from './cluster.js'
+import { readCredentials } from './credentials.js'
 import { formatDeadLetter, readDeadLetters } from './dead-letters.js'
 import { endLeftovers } from './leftovers.js'
 import { exportDeployment } from './export/export.js'
@@ -165,7 +166,7 @@ function signalProcess(state: ClusterState, name: string | undefined, signal: No
 }
 
 async function listDeadLetters(state: ClusterState): Promise<void> {
-  const letters = await readDeadLetters(state.kafkaBrokers)
+  const letters = await readDeadLetters(state.kafkaBrokers, readCredentials(state.runDir)?.kafka.admin)
   if (flags.json) return console.log(JSON.stringify(letters, null, 2))
   if (letters.length === 0) return console.log('no dead letters')
   for (const letter of letters) console.log(formatDeadLetter(letter))

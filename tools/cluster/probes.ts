@@ -40,11 +40,19 @@ export interface Endpoint {
   port: number
 }
 
+/** A Redis or Sentinel, and how to log in to it when it requires it. */
+export interface RedisTarget extends Endpoint {
+  username?: string
+  password?: string
+}
+
 /** Runs one command on a Redis (or Sentinel) with a fresh, non-retrying connection. */
-export async function redisCall({ address, port }: Endpoint, command: string, ...args: string[]): Promise<unknown> {
+export async function redisCall({ address, port, username, password }: RedisTarget, command: string, ...args: string[]): Promise<unknown> {
   const client = new Redis({
     host: address,
     port,
+    username,
+    password,
     lazyConnect: true,
     connectTimeout: 1000,
     commandTimeout: 2000,

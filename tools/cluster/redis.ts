@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { redisCall, type Endpoint } from './probes.js'
+import type { Login } from './credentials.js'
 import type { Placement } from './network.js'
 import type { ProcessSpec } from './processes.js'
 
@@ -16,6 +17,9 @@ export interface RedisMember extends Endpoint {
 
 export interface SentinelSettings {
   endpoints: Endpoint[]
+  /** With credentials: the Sentinels' requirepass, and the user they log in to Redis as. */
+  password?: string
+  redisLogin?: Login
   quorum: number
   downAfterMs: number
   failoverTimeoutMs: number
@@ -31,7 +35,7 @@ const FAILOVER_WAIT_MS = 20_000
 function writeConfigOnce(dir: string, fileName: string, lines: string[]): string {
   mkdirSync(dir, { recursive: true })
   const path = join(dir, fileName)
-  if (!existsSync(path)) writeFileSync(path, lines.join('\n') + '\n')
+  if (!existsSync(path)) writeFileSync(path, lines.join('\n') + '\n', { mode: 0o600 }) // it may hold passwords
   return path
 }
 
@@ -44,8 +48,15 @@ const commonLines = ({ address, port }: Endpoint, dir: string) => [
   `dir ${dir}`,
 ]
 
-export function redisSpec(member: RedisMember, runDir: string, sentinels: SentinelSettings | undefined): ProcessSpec {
+/** With credentials: the group's ACL lines (redisAclLines) and the launcher's own login. */
+export interface RedisAuth {
+  aclLines: string[]
+  admin: Login
+}
+
+export function redisSpec(member: RedisMember, runDir: string, sentinels: SentinelSettings | undefined, auth?: RedisAuth): ProcessSpec {
   const dir = join(runDir, member.name)
+  const target = { address: member.address, port: member.port, ...auth?.admin }
   return {
     name: member.name,
     role: 'redis',
@@ -68,6 +79,7 @@ export function redisSpec(member: RedisMember, runDir: string, sentinels: Sentin
         // A master that has lost every replica (cut off from them, or they are all down) refuses writes
         // instead of taking ones a promoted replica will not have: with Sentinel, nothing it acknowledged is lost.
         ...(sentinels ? ['min-replicas-to-write 1', `min-replicas-max-lag ${MIN_REPLICAS_MAX_LAG_S}`] : []),
+        ...(auth?.aclLines ?? []),
       ])
       const args = [configPath]
       if (restart && sentinels) {
@@ -77,8 +89,8 @@ export function redisSpec(member: RedisMember, runDir: string, sentinels: Sentin
       return { command: 'redis-server', args }
     },
     async isReady() {
-      if ((await redisCall(member, 'PING')) !== 'PONG') return false // PING fails while the AOF loads
-      const replication = String(await redisCall(member, 'INFO', 'replication'))
+      if ((await redisCall(target, 'PING')) !== 'PONG') return false // PING fails while the AOF loads
+      const replication = String(await redisCall(target, 'INFO', 'replication'))
       return replication.includes('role:master') || replication.includes('master_link_status:up')
     },
     readyTimeoutMs: 60_000,
@@ -106,7 +118,7 @@ async function masterOnceFailedOver(member: RedisMember, sentinels: SentinelSett
 async function masterSeenByMajority(group: string, sentinels: SentinelSettings): Promise<Endpoint | undefined> {
   const answers = await Promise.all(
     sentinels.endpoints.map((sentinel) =>
-      redisCall(sentinel, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', group).then(
+      redisCall({ ...sentinel, password: sentinels.password }, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', group).then(
         (reply) => (Array.isArray(reply) ? `${reply[0]}:${reply[1]}` : undefined),
         () => undefined,
       ),
@@ -133,6 +145,13 @@ export interface SentinelNode extends Endpoint {
 export function sentinelSpec(sentinel: SentinelNode, groups: MonitoredGroup[], settings: SentinelSettings, runDir: string): ProcessSpec {
   const { name, address, port, host } = sentinel
   const dir = join(runDir, name)
+  const target = { address, port, password: settings.password }
+  // Sentinel's own password (clients and the other Sentinels), and its login to the Redis servers.
+  const authLines = settings.password
+    ? [`requirepass ${settings.password}`, `sentinel sentinel-pass ${settings.password}`]
+    : []
+  const groupAuthLines = (group: string) =>
+    settings.redisLogin ? [`sentinel auth-user ${group} ${settings.redisLogin.username}`, `sentinel auth-pass ${group} ${settings.redisLogin.password}`] : []
   return {
     name,
     role: 'sentinel',
@@ -143,11 +162,13 @@ export function sentinelSpec(sentinel: SentinelNode, groups: MonitoredGroup[], s
         ...commonLines(sentinel, dir),
         'sentinel resolve-hostnames no',
         `sentinel announce-ip ${address}`,
+        ...authLines,
         ...groups.flatMap(({ group, master }) => [
           `sentinel monitor ${group} ${master.address} ${master.port} ${settings.quorum}`,
           `sentinel down-after-milliseconds ${group} ${settings.downAfterMs}`,
           `sentinel failover-timeout ${group} ${settings.failoverTimeoutMs}`,
           `sentinel parallel-syncs ${group} 1`,
+          ...groupAuthLines(group),
         ]),
       ])
       return { command: 'redis-sentinel', args: [configPath] }
@@ -155,8 +176,8 @@ export function sentinelSpec(sentinel: SentinelNode, groups: MonitoredGroup[], s
     // Ready once it can authorise a failover of every group and knows each group's replicas.
     async isReady() {
       for (const { group, replicas } of groups) {
-        if (!String(await redisCall(sentinel, 'SENTINEL', 'CKQUORUM', group)).startsWith('OK')) return false
-        const known = await redisCall(sentinel, 'SENTINEL', 'REPLICAS', group)
+        if (!String(await redisCall(target, 'SENTINEL', 'CKQUORUM', group)).startsWith('OK')) return false
+        const known = await redisCall(target, 'SENTINEL', 'REPLICAS', group)
         if (!Array.isArray(known) || known.length < replicas) return false
       }
       return true

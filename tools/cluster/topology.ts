@@ -1,5 +1,6 @@
 // The whole cluster of each profile, declared in one place (as .NET Aspire's AppHost does):
 // which processes exist, their ports, what each waits for, and the environment each service gets.
+import { clusterCredentials, KAFKA_SASL_MECHANISM, redisAclLines, type Credentials } from './credentials.js'
 import { newKafkaClusterId, kafkaNodeSpec, type KafkaNode, type KafkaSettings } from './kafka.js'
 import { gatewaySpec } from './nginx.js'
 import { observabilitySpecs } from './observe.js'
@@ -104,6 +105,8 @@ export interface Topology {
   redis: Record<DataGroup, RedisEndpoint>
   /** The hosts profile's network: made before the processes start, removed after they stop. */
   network?: HostNetwork
+  /** Logins to Redis, Sentinel and Kafka, when they require them (the hosts profile). */
+  credentials?: Credentials
   /** Every process to run, infrastructure first; services and gateway only when asked for. */
   processes: ProcessSpec[]
   /** The environment of a service process; HTTP_PORT is 0 (any) for an instance the profile does not declare. */
@@ -129,6 +132,8 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
     return { name, address, netns }
   }
   const rootNamespace = network ? GATEWAY_HOST : LOCAL
+  // Processes that talk over a network (the hosts profile) log in to Redis, Sentinel and Kafka.
+  const credentials = network ? clusterCredentials(runDir) : undefined
   const at = (host: Placement, port: number): Endpoint => ({ address: host.address, port })
 
   // Redis: per group, member 1 is the master at start-up and the others replicate it. Member k of the
@@ -148,7 +153,9 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
     const host = hostAt(index - 1)
     sentinelNodes.push({ name: `sentinel-${index}`, host, ...at(host, await ports.take('sentinel')) })
   }
-  const sentinels: SentinelSettings | undefined = ha ? { endpoints: sentinelNodes, ...SENTINEL_TIMING } : undefined
+  const sentinels: SentinelSettings | undefined = ha
+    ? { endpoints: sentinelNodes, ...SENTINEL_TIMING, password: credentials?.sentinelPassword, redisLogin: credentials?.redis.sentinel }
+    : undefined
 
   const kafkaNodes: KafkaNode[] = []
   for (const id of count(profile.kafkaNodes)) {
@@ -163,6 +170,7 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
     minInsyncReplicas: profile.kafkaNodes >= 3 ? 2 : 1,
     heap: profile.kafkaHeap,
     runDir,
+    credentials: credentials?.kafka,
   }
 
   // Replica i of each service runs on host i.
@@ -207,6 +215,14 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
       ...(endpoint.sentinels
         ? { REDIS_SENTINELS: endpoint.sentinels.join(','), REDIS_MASTER_NAME: endpoint.masterName }
         : { REDIS_URL: endpoint.url! }),
+      ...(credentials && {
+        REDIS_USERNAME: credentials.redis.services[DATA_GROUP_OF[role]].username,
+        REDIS_PASSWORD: credentials.redis.services[DATA_GROUP_OF[role]].password,
+        REDIS_SENTINEL_PASSWORD: credentials.sentinelPassword,
+        KAFKA_SASL_MECHANISM: KAFKA_SASL_MECHANISM,
+        KAFKA_SASL_USERNAME: credentials.kafka.services[role].username,
+        KAFKA_SASL_PASSWORD: credentials.kafka.services[role].password,
+      }),
       // One replica must hold a write before it is acknowledged: Sentinel promotes the most up-to-date one.
       REDIS_WAIT_REPLICAS: String(Math.min(1, profile.redisPerGroup - 1)),
       // The order service looks prices up through the gateway, which balances and fails over.
@@ -218,7 +234,9 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
 
   const monitoredGroups = DATA_GROUPS.map((group) => ({ group, master: at(masterOf(group).host, masterOf(group).port), replicas: profile.redisPerGroup - 1 }))
   const processes: ProcessSpec[] = [
-    ...redisMembers.map((member) => redisSpec(member, runDir, sentinels)),
+    ...redisMembers.map((member) =>
+      redisSpec(member, runDir, sentinels, credentials && { aclLines: redisAclLines(credentials, member.group as DataGroup), admin: credentials.redis.admin }),
+    ),
     ...(sentinels ? sentinelNodes.map((node) => sentinelSpec(node, monitoredGroups, sentinels, runDir)) : []),
     ...kafkaNodes.map((node) => kafkaNodeSpec(node, kafka)),
   ]
@@ -252,5 +270,5 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
   }
 
   const prometheusUrl = observePorts && `http://127.0.0.1:${observePorts.prometheus}`
-  return { profile: profileName, gatewayUrl, prometheusUrl, kafkaBrokers, redis, network, processes, serviceEnv }
+  return { profile: profileName, gatewayUrl, prometheusUrl, kafkaBrokers, redis, network, credentials, processes, serviceEnv }
 }
