@@ -8,7 +8,7 @@ import { WORKLOAD_NAMES, type WorkloadName } from './workloads.js'
 export const USAGE = `usage: npm run bench -- [options]
 Target (one of):
   --url URL              a running gateway (default http://127.0.0.1:8000)
-  --start default|ha     start a cluster of this profile on free ports, and stop it at the end
+  --start PROFILE        start a cluster of this profile (default, ha, hosts) on free ports, and stop it at the end
 Workload:
   --workload stress      WDM stress: checkouts of random orders of --orders (most end "already paid") [default]
   --workload fresh       every checkout is of a never-paid order, so each runs the whole saga
@@ -30,7 +30,7 @@ Output:
                          (from /proc; with --url it reads the cluster of --run-dir, default run/current)
   --run-dir DIR          the run folder of the cluster behind --url, for --cpu`
 
-export type ProfileToStart = 'default' | 'ha'
+export type ProfileToStart = 'default' | 'ha' | 'hosts'
 
 /** Either a running gateway's URL, or the profile of a cluster the bench starts itself. */
 export type Target = { url: string; start: null } | { url: null; start: ProfileToStart }
@@ -111,7 +111,7 @@ export function parseOptions(args: string[]): BenchOptions | null {
   if (flags.help) return null
   if (flags.url !== undefined && flags.start !== undefined) throw new UsageError('give --url or --start, not both')
   const target: Target =
-    flags.start === undefined ? { url: gatewayOrigin(flags.url ?? DEFAULT_URL), start: null } : { url: null, start: oneOf('start', flags.start, ['default', 'ha'] as const) }
+    flags.start === undefined ? { url: gatewayOrigin(flags.url ?? DEFAULT_URL), start: null } : { url: null, start: oneOf('start', flags.start, ['default', 'ha', 'hosts'] as const) }
   const workload = oneOf('workload', flags.workload, WORKLOAD_NAMES)
   const mode = oneOf('mode', flags.mode, LOAD_MODES)
   const rate = positiveNumber('rate', flags.rate)

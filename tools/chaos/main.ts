@@ -86,7 +86,9 @@ async function main(): Promise<number> {
     const only = options.faults?.split(',').map((s) => s.trim())
     const plan = [...faultPlan(Number(options['pause-ms'])), ...networkFaultPlan(cluster)].filter((f) => !only || only.some((s) => f.label.includes(s)))
     for (const fault of plan) {
-      const { victim, action } = await fault.strike(cluster)
+      const struck = await fault.strike(cluster).catch((error: Error) => log(`${fault.label}: could not strike (${error.message}); skipped`))
+      if (!struck) continue
+      const { victim, action } = struck
       begin(fault.label, action, victim)
       // A network fault heals itself after it lasted; its window also covers the recovery after.
       await sleep((fault.lastsMs ?? 0) + windowMs)

@@ -28,7 +28,9 @@ const USAGE = `usage: node dist/tools/cluster/main.js <command>
   partition HOST[,HOST...] [--from HOST[,HOST...]] [--oneway]  (hosts profile) cut the listed hosts from every other
                                                               host and the gateway, or only from --from;
                                                               --oneway: drop only what the first side sends
-  netem HOST --delay 200ms [--jitter 50ms] [--loss 5%]       (hosts profile) make a host's link slow and lossy
+  netem HOST [--delay 200ms [--jitter 50ms] | --rate 1mbit] [--loss 5%]
+                                                              (hosts profile) make a host's link slow and lossy
+                                                              (--delay needs the kernel's netem; --rate does not)
   heal                                                        (hosts profile) undo every partition and netem
   dlq [--json]                                                the messages set aside on the dead-letter topic
   down                                                        stop the current cluster
@@ -51,6 +53,7 @@ const { values: flags, positionals } = parseArgs({
     delay: { type: 'string' },
     jitter: { type: 'string' },
     loss: { type: 'string' },
+    rate: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 })
@@ -191,9 +194,15 @@ function partition(state: ClusterState, side: string | undefined): void {
 
 function netem(state: ClusterState, host: string | undefined): void {
   const network = hostNetwork(state)
-  if (!host || !flags.delay) fail('netem: usage `netem HOST --delay 200ms [--jitter 50ms] [--loss 5%]`')
-  degradeLink(network, host, { delay: flags.delay, jitter: flags.jitter, loss: flags.loss })
-  console.log(`${host}: delay ${flags.delay}${flags.jitter ? ` ± ${flags.jitter}` : ''}${flags.loss ? `, loss ${flags.loss}` : ''} both ways`)
+  if (!host) fail('netem: usage `netem HOST [--delay 200ms [--jitter 50ms] | --rate 1mbit] [--loss 5%]`')
+  const quality = { delay: flags.delay, jitter: flags.jitter, rate: flags.rate, loss: flags.loss }
+  try {
+    degradeLink(network, host, quality)
+  } catch (error) {
+    fail(`netem: ${(error as Error).message}`)
+  }
+  const parts = [flags.delay && `delay ${flags.delay}${flags.jitter ? ` ± ${flags.jitter}` : ''}`, flags.rate && `rate ${flags.rate}`, flags.loss && `loss ${flags.loss}`]
+  console.log(`${host}: ${parts.filter(Boolean).join(', ')}, both ways`)
 }
 
 async function down(state: ClusterState): Promise<void> {

@@ -1,8 +1,9 @@
 // Separate network hosts on one machine (the hosts profile): each host is a Linux network namespace
 // with one address on a private subnet, joined by a bridge in the root namespace, where the gateway
 // runs like a load balancer in front of the cluster. No route leaves the subnet. Faults on the network
-// are the kernel's own: nftables drop rules inside a host's namespace cut links (a partition), tc netem
-// on both ends of its link slows it down or loses packets. Needs root (CAP_NET_ADMIN).
+// are the kernel's own: nftables drop rules inside a host's namespace cut links (a partition) or lose a
+// share of its packets; tc (netem where the kernel has it, else tbf) on both ends of its link slows it.
+// Needs root (CAP_NET_ADMIN).
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 
@@ -158,28 +159,62 @@ function execNft(netns: string, script: string): void {
 }
 
 export interface LinkQuality {
-  delay: string
+  /** Added latency, e.g. '200ms' (tc netem: needs the kernel's sch_netem). */
+  delay?: string
   jitter?: string
+  /** Bandwidth, e.g. '1mbit' (tc tbf): a slow link, whose queue adds latency under load. */
+  rate?: string
+  /** Packets dropped at random, e.g. '5%' (nftables), each way. */
   loss?: string
 }
 
-/** Makes a host's link slow and lossy, both ways (netem on each end of its veth). */
-export function degradeLink(network: HostNetwork, hostName: string, { delay, jitter, loss }: LinkQuality): void {
+/** The nftables table of a host's random losses; deleting it heals them. */
+const LOSS_TABLE = 'cluster_loss'
+
+/**
+ * Makes a host's link slow and lossy, both ways: netem (delay) or tbf (rate) on each end of its veth,
+ * and nftables dropping a share of the packets in and out of the host.
+ */
+export function degradeLink(network: HostNetwork, hostName: string, { delay, jitter, rate, loss }: LinkQuality): void {
   const host = network.hosts.find((candidate) => candidate.name === hostName)
   if (!host) throw new Error(`no host named ${hostName}; known: ${network.hosts.map((h) => h.name).join(', ')}`)
-  const netem = ['netem', 'delay', delay, ...(jitter ? [jitter] : []), ...(loss ? ['loss', loss] : [])]
-  run('ip', ['netns', 'exec', host.netns, 'tc', 'qdisc', 'replace', 'dev', HOST_INTERFACE, 'root', ...netem])
-  run('tc', ['qdisc', 'replace', 'dev', host.link, 'root', ...netem])
+  if (!delay && !rate && !loss) throw new Error('a degraded link needs a delay, a rate or a loss')
+  if (delay && rate) throw new Error('a delay (netem) and a rate (tbf) cannot be combined on one link')
+  const qdisc = delay ? ['netem', 'delay', delay, ...(jitter ? [jitter] : [])] : rate ? ['tbf', 'rate', rate, 'burst', '32kbit', 'latency', '400ms'] : undefined
+  if (qdisc) {
+    try {
+      run('ip', ['netns', 'exec', host.netns, 'tc', 'qdisc', 'replace', 'dev', HOST_INTERFACE, 'root', ...qdisc])
+    } catch (error) {
+      if (delay && /qdisc kind is unknown/.test((error as Error).message)) throw new Error(`this kernel has no netem (sch_netem), so no --delay; a slow link: --rate 1mbit`)
+      throw error
+    }
+    run('tc', ['qdisc', 'replace', 'dev', host.link, 'root', ...qdisc])
+  }
+  if (loss) {
+    const percent = Number(loss.replace('%', ''))
+    if (!(percent > 0 && percent < 100)) throw new Error(`bad loss ${loss}: a percentage between 0 and 100`)
+    const drop = `numgen random mod 1000 < ${Math.round(percent * 10)} drop`
+    execNft(host.netns, [
+      `add table inet ${LOSS_TABLE}`,
+      `add chain inet ${LOSS_TABLE} input { type filter hook input priority -5; policy accept; }`,
+      `add chain inet ${LOSS_TABLE} output { type filter hook output priority -5; policy accept; }`,
+      `add rule inet ${LOSS_TABLE} input iifname ${HOST_INTERFACE} ${drop}`,
+      `add rule inet ${LOSS_TABLE} output oifname ${HOST_INTERFACE} ${drop}`,
+    ].join('\n'))
+  }
 }
 
 /** Every cut and every degraded link undone. */
 export function heal(network: HostNetwork): void {
   for (const host of network.hosts) {
     const tables = run('ip', ['netns', 'exec', host.netns, 'nft', 'list', 'tables'])
-    if (tables.includes(CUT_TABLE)) run('ip', ['netns', 'exec', host.netns, 'nft', 'delete', 'table', 'inet', CUT_TABLE])
-    if (run('ip', ['netns', 'exec', host.netns, 'tc', 'qdisc', 'show', 'dev', HOST_INTERFACE]).includes('netem')) {
+    for (const table of [CUT_TABLE, LOSS_TABLE]) {
+      if (tables.includes(table)) run('ip', ['netns', 'exec', host.netns, 'nft', 'delete', 'table', 'inet', table])
+    }
+    const degraded = (qdiscs: string) => /\b(netem|tbf)\b/.test(qdiscs)
+    if (degraded(run('ip', ['netns', 'exec', host.netns, 'tc', 'qdisc', 'show', 'dev', HOST_INTERFACE]))) {
       run('ip', ['netns', 'exec', host.netns, 'tc', 'qdisc', 'del', 'dev', HOST_INTERFACE, 'root'])
     }
-    if (run('tc', ['qdisc', 'show', 'dev', host.link]).includes('netem')) run('tc', ['qdisc', 'del', 'dev', host.link, 'root'])
+    if (degraded(run('tc', ['qdisc', 'show', 'dev', host.link]))) run('tc', ['qdisc', 'del', 'dev', host.link, 'root'])
   }
 }

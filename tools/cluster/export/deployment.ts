@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { KAFKA_SASL_MECHANISM, ORDER_PUBSUB_ACL, SERVICE_ACL } from '../credentials.js'
 import { inRepo } from '../paths.js'
 import { CONVENTIONAL, portAllocator } from '../ports.js'
 import { SERVICE_ROLES, type ServiceRole } from '../roles.js'
@@ -83,16 +84,6 @@ export const SECRET_KEYS = [
   'KAFKA_CONTROLLER_PASSWORD',
 ] as const
 
-/**
- * What a service may do on its Redis: the data commands of its scripts and reads, the scripts
- * themselves, the durability WAIT, and what the client sends on connecting (INFO for its ready check,
- * CLIENT SETNAME). Administrative commands (FLUSHALL, CONFIG, KEYS, ...) are @dangerous and refused.
- */
-const SERVICE_ACL = '~* resetchannels -@all +@read +@write -@dangerous +eval +evalsha +wait +info +ping +hello +client|setname'
-/** The order service hands a checkout's outcome to the replica waiting for it (services/order/waiters.ts). */
-const ORDER_PUBSUB_ACL = '&checkout-outcomes:* +publish +subscribe +unsubscribe'
-
-const KAFKA_SASL_MECHANISM = 'SCRAM-SHA-256'
 
 export async function haDeployment(): Promise<Deployment> {
   const profile = PROFILES[PROFILE]
