@@ -91,6 +91,52 @@ test("a service's port answers its HTTP routes and /metrics, and nothing else", 
   }
 })
 
+/** Whether a TCP connection from a host's namespace (or the root one) to address:port opens within a second. */
+function reaches(fromNetns: string | undefined, address: string, port: number): boolean {
+  const probe = ['timeout', '1', 'bash', '-c', `exec 3<>/dev/tcp/${address}/${port}`]
+  const [command, ...args] = fromNetns ? ['ip', 'netns', 'exec', fromNetns, ...probe] : probe
+  try {
+    execFileSync(command!, args, { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+test('partition, one-way cut, slow lossy link and heal act on the links they name', { skip }, () => {
+  const { cluster } = env!
+  const [h1, h2, h3] = cluster.network!.hosts
+  const sentinelOn = (host: typeof h1) => cluster.processes.find((p) => p.role === 'sentinel' && p.host === host!.name)!
+  const links = () => ({
+    h2ToH1: reaches(h2!.netns, h1!.address, sentinelOn(h1).port!),
+    h1ToH2: reaches(h1!.netns, h2!.address, sentinelOn(h2).port!),
+    gatewayToH1: reaches(undefined, h1!.address, sentinelOn(h1).port!),
+    h3ToH2: reaches(h3!.netns, h2!.address, sentinelOn(h2).port!),
+  })
+  const all = { h2ToH1: true, h1ToH2: true, gatewayToH1: true, h3ToH2: true }
+  try {
+    assert.deepEqual(links(), all)
+    cluster.partition({ side: [h1!.name] })
+    assert.deepEqual(links(), { h2ToH1: false, h1ToH2: false, gatewayToH1: false, h3ToH2: true })
+    cluster.heal()
+    assert.deepEqual(links(), all)
+    // One way: what h1 sends to h2 is lost, so neither side's connection opens (the handshake needs
+    // both ways); h3 and the gateway still reach h1.
+    cluster.partition({ side: [h1!.name], from: [h2!.name], oneway: true })
+    assert.deepEqual(links(), { h2ToH1: false, h1ToH2: false, gatewayToH1: true, h3ToH2: true })
+    cluster.heal()
+    cluster.degradeLink(h3!.name, { rate: '1mbit', loss: '5%' })
+    const qdisc = execFileSync('ip', ['netns', 'exec', h3!.netns, 'tc', 'qdisc', 'show', 'dev', 'eth0'], { encoding: 'utf8' })
+    assert.match(qdisc, /tbf .*rate 1Mbit/)
+    assert.match(execFileSync('ip', ['netns', 'exec', h3!.netns, 'nft', 'list', 'ruleset'], { encoding: 'utf8' }), /numgen random mod 1000 < 50 drop/)
+  } finally {
+    cluster.heal()
+  }
+  assert.doesNotMatch(execFileSync('ip', ['netns', 'exec', h3!.netns, 'tc', 'qdisc', 'show', 'dev', 'eth0'], { encoding: 'utf8' }), /tbf/)
+  assert.equal(execFileSync('ip', ['netns', 'exec', h3!.netns, 'nft', 'list', 'ruleset'], { encoding: 'utf8' }).trim(), '')
+  assert.deepEqual(links(), all)
+})
+
 test("a Redis master's host cut off past Sentinel's down-after under checkouts: every checkout ends, nothing acknowledged is lost, the old master rejoins as a replica", { skip }, async () => {
   const { cluster, api } = env!
   const stock = 150
