@@ -126,14 +126,12 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
   const count = (n: number) => Array.from({ length: n }, (_, index) => index + 1)
   const network = profile.hosts > 0 ? planHostNetwork(profile.hosts) : undefined
   /** The n-th host (0-based, wrapping around), or the machine itself. */
-  const hostAt = (index: number): Placement => {
-    if (!network) return LOCAL
-    const { name, address, netns } = network.hosts[index % network.hosts.length]!
-    return { name, address, netns }
-  }
+  const hostAt = (index: number): Placement => (network ? network.hosts[index % network.hosts.length]! : LOCAL)
   const rootNamespace = network ? GATEWAY_HOST : LOCAL
   // Processes that talk over a network (the hosts profile) log in to Redis, Sentinel and Kafka.
   const credentials = network ? clusterCredentials(runDir) : undefined
+  // The exporters would need every Redis and Sentinel login; not wired yet.
+  if (credentials && observe) throw new Error('--observe does not run with the hosts profile yet (its Redis and Sentinels require logins the exporters lack)')
   const at = (host: Placement, port: number): Endpoint => ({ address: host.address, port })
 
   // Redis: per group, member 1 is the master at start-up and the others replicate it. Member k of the
