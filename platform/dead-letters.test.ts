@@ -23,6 +23,9 @@ test("a script's runtime error or a handler bug is the message's fault; a connec
     assert.equal(isMessageFault(new Error(transient)), false, transient)
   }
   assert.equal(isMessageFault('a string'), false)
+  // What Redis 7 answers a script's write on a master without its replicas (min-replicas-to-write).
+  assert.equal(isMessageFault(new Error('NOREPLICAS Not enough good replicas to write. script: 88c9238, on @user_script:1.')), false)
+  assert.equal(isMessageFault(new Error("READONLY You can't write against a read only replica. script: 88c9238, on @user_script:1.")), false)
 })
 
 test('failures are counted per message until it passes', () => {

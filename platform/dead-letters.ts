@@ -53,8 +53,14 @@ export function decodeEnvelope(text: string): Envelope | undefined {
 export function isMessageFault(err: unknown): boolean {
   if (err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError || err instanceof ReferenceError) return true
   const message = err instanceof Error ? err.message : ''
+  // Redis refusing a script's write for its own state names the script too ("NOREPLICAS ... on
+  // @user_script:1" from a master that lost its replicas): that is the infrastructure's fault.
+  if (INFRASTRUCTURE_REFUSAL.test(message)) return false
   return /user_script|Error running script|attempt to (compare|perform arithmetic|index|call)/.test(message)
 }
+
+/** Redis's error codes for a server that cannot take the command now (a failover, a partition, memory). */
+const INFRASTRUCTURE_REFUSAL = /^(NOREPLICAS|READONLY|LOADING|MASTERDOWN|BUSY|OOM|NOAUTH|NOPERM|TRYAGAIN|CLUSTERDOWN)\b/
 
 /** The dead-letter record of a received message. */
 export function deadLetterRecord(letter: DeadLetter): RawRecord {

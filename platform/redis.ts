@@ -23,6 +23,11 @@ export function connectRedis(config: RedisConfig, logger: Logger, connectionName
     // refused): give up on a connection attempt after this, and try the next Sentinel.
     connectTimeout: CONNECT_TIMEOUT_MS,
     sentinelCommandTimeout: CONNECT_TIMEOUT_MS,
+    // A command not answered by then fails (the request answers 503, the gateway tries another replica,
+    // which for a failover, 5-7 s from a master's death to the clients' switch, is just as late: its
+    // third try finds the new master; a message is retried): a replica cut off from its Redis answers
+    // instead of hanging.
+    commandTimeout: COMMAND_TIMEOUT_MS,
     username: config.username,
     password: config.password,
   }
@@ -54,6 +59,7 @@ export function connectRedis(config: RedisConfig, logger: Logger, connectionName
 }
 
 const CONNECT_TIMEOUT_MS = 2000
+const COMMAND_TIMEOUT_MS = 5000
 const LIVENESS_INTERVAL_MS = 1000
 const LIVENESS_TIMEOUT_MS = 3000
 

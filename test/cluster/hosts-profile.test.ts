@@ -137,6 +137,27 @@ test('partition, one-way cut, slow lossy link and heal act on the links they nam
   assert.deepEqual(links(), all)
 })
 
+test('a replica cut off from its Redis answers 503 within seconds instead of hanging, and the gateway routes around it', { skip }, async () => {
+  const { cluster, api } = env!
+  const userId = await api.createUser()
+  const masterName = await redisNode(cluster, 'payment', 'master')
+  const master = cluster.processes.find((p) => p.name === masterName)!
+  // A payment replica on another host than its master, cut off from every other host: the gateway still reaches it.
+  const replica = cluster.processes.find((p) => p.role === 'payment' && p.host !== master.host)!
+  const others = cluster.network!.hosts.map((h) => h.name).filter((name) => name !== replica.host)
+  cluster.partition({ side: [replica.host], from: others })
+  try {
+    const started = Date.now()
+    const direct = await fetch(`http://${replica.address}:${replica.port}/payment/find_user/${userId}`, { signal: AbortSignal.timeout(30_000) })
+    const tookMs = Date.now() - started
+    assert.equal(direct.status, 503)
+    assert.ok(tookMs < 12_000, `answered in ${tookMs} ms`)
+    assert.equal((await api.request('GET', `/payment/find_user/${userId}`)).status, 200)
+  } finally {
+    cluster.heal()
+  }
+})
+
 test("a Redis master's host cut off past Sentinel's down-after under checkouts: every checkout ends, nothing acknowledged is lost, the old master rejoins as a replica", { skip }, async () => {
   const { cluster, api } = env!
   const stock = 150
