@@ -181,13 +181,22 @@ function hostNetwork(state: ClusterState): HostNetwork {
   return state.network
 }
 
+/** Runs a change of the network; a failure (an unknown host, a namespace gone) ends the command with its reason. */
+function orFail(command: string, change: () => void): void {
+  try {
+    change()
+  } catch (error) {
+    fail(`${command}: ${(error as Error).message}`)
+  }
+}
+
 const hostList = (text: string | undefined) => (text ?? '').split(',').map((name) => name.trim()).filter(Boolean)
 
 function partition(state: ClusterState, side: string | undefined): void {
   const network = hostNetwork(state)
   if (!side) fail('partition: name the hosts of one side, e.g. `partition host-1`')
   const from = flags.from === undefined ? undefined : hostList(flags.from)
-  cut(network, { side: hostList(side), from, oneway: flags.oneway })
+  orFail('partition', () => cut(network, { side: hostList(side), from, oneway: flags.oneway }))
   const other = from ? from.join(',') : 'every other host and the gateway'
   console.log(`cut ${hostList(side).join(',')} ${flags.oneway ? '->' : '<->'} ${other}`)
 }
@@ -196,11 +205,7 @@ function netem(state: ClusterState, host: string | undefined): void {
   const network = hostNetwork(state)
   if (!host) fail('netem: usage `netem HOST [--delay 200ms [--jitter 50ms] | --rate 1mbit] [--loss 5%]`')
   const quality = { delay: flags.delay, jitter: flags.jitter, rate: flags.rate, loss: flags.loss }
-  try {
-    degradeLink(network, host, quality)
-  } catch (error) {
-    fail(`netem: ${(error as Error).message}`)
-  }
+  orFail('netem', () => degradeLink(network, host, quality))
   const parts = [flags.delay && `delay ${flags.delay}${flags.jitter ? ` ± ${flags.jitter}` : ''}`, flags.rate && `rate ${flags.rate}`, flags.loss && `loss ${flags.loss}`]
   console.log(`${host}: ${parts.filter(Boolean).join(', ')}, both ways`)
 }
@@ -244,7 +249,7 @@ async function main(): Promise<void> {
     case 'netem':
       return netem(state, args[0])
     case 'heal':
-      heal(hostNetwork(state))
+      orFail('heal', () => heal(hostNetwork(state)))
       return console.log('every link healed')
     case 'dlq':
       return listDeadLetters(state)
