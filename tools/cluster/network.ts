@@ -45,9 +45,10 @@ const CUT_TABLE = 'cluster_cuts'
 /** Inside each namespace the host's end of its link has this name. */
 const HOST_INTERFACE = 'eth0'
 
-function run(command: string, args: string[]): string {
+/** Runs a command (with `input` on its stdin), returning its output; a failure carries its stderr. */
+function run(command: string, args: string[], input?: string): string {
   try {
-    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    return execFileSync(command, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] })
   } catch (error) {
     const { stderr } = error as { stderr?: string }
     throw new Error(`${command} ${args.join(' ')}: ${stderr?.trim() || (error as Error).message}`)
@@ -150,12 +151,9 @@ export function cut(network: HostNetwork, { side, from, oneway = false }: Cut): 
   }
 }
 
+/** Applies an nftables script inside a host's namespace. */
 function execNft(netns: string, script: string): void {
-  try {
-    execFileSync('ip', ['netns', 'exec', netns, 'nft', '-f', '-'], { input: script, stdio: ['pipe', 'pipe', 'pipe'] })
-  } catch (error) {
-    throw new Error(`nft in ${netns}: ${String((error as { stderr?: Buffer }).stderr ?? (error as Error).message).trim()}`)
-  }
+  run('ip', ['netns', 'exec', netns, 'nft', '-f', '-'], script)
 }
 
 export interface LinkQuality {
