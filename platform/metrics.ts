@@ -57,7 +57,7 @@ export const metrics = {
   }),
   redisErrors: new Counter({
     name: 'redis_errors_total',
-    help: 'Redis failures: "connection" (client error events) or the name of the script that failed',
+    help: 'Redis failures: "connection" (client error events), "liveness" (a silent connection dropped), "revive" (a client ioredis gave up on, connected again), "wait" (replicas did not acknowledge) or the name of the script that failed',
     labelNames: ['operation'] as const,
     registers: [registry],
   }),
@@ -71,5 +71,5 @@ export const metrics = {
 
 // Failures known in advance start at 0: a series that first appears at 1 hides that first failure
 // from increase() and rate(), so an alert on it would miss it; and a dashboard shows 0, not "no data".
-for (const operation of ['connection', 'wait']) metrics.redisErrors.inc({ operation }, 0)
+for (const operation of ['connection', 'wait', 'liveness', 'revive']) metrics.redisErrors.inc({ operation }, 0)
 for (const operation of ['publish', 'consume', 'commit', 'reconnect']) metrics.kafkaErrors.inc({ operation }, 0)

@@ -42,19 +42,7 @@ export function connectRedis(config: RedisConfig, logger: Logger, connectionName
         failoverDetector: true,
       })
     : new Redis(config.url ?? 'redis://127.0.0.1:6379', common)
-  client.on('error', (err: Error) => {
-    metrics.redisErrors.inc({ operation: 'connection' })
-    logger.warn({ err: err.message, redis: connectionName }, 'redis error')
-  })
-  // ioredis can give up on a connection for good (seen after a failover during a Sentinel outage).
-  // A process without Redis can only fail every request: exit, and let the supervisor restart it.
-  client.on('end', () => {
-    if (closing.has(client)) return
-    logger.fatal({ redis: connectionName }, 'redis connection ended for good; exiting to be restarted')
-    logger.flush()
-    process.exit(1)
-  })
-  reconnectWhenSilent(client, logger, connectionName)
+  keepConnected(client, logger, connectionName)
   return client
 }
 
@@ -62,18 +50,32 @@ const CONNECT_TIMEOUT_MS = 2000
 const COMMAND_TIMEOUT_MS = 5000
 const LIVENESS_INTERVAL_MS = 1000
 const LIVENESS_TIMEOUT_MS = 3000
+const REVIVE_DELAY_MS = 500
 
 /**
- * A connection whose server went silent (cut off by a partition: no reset ever comes, and queued
- * commands would wait forever) is dropped and made anew: through Sentinel, to whoever is master now.
- * Commands in flight are sent again on the new connection; every write script is idempotent.
+ * Keeps a client connected through partitions and failovers, for as long as the process runs, and
+ * logs its connection errors:
+ * - A connection whose server went silent (cut off by a partition: no reset ever comes, and queued
+ *   commands would wait forever) is dropped and made anew: through Sentinel, to whoever is master now.
+ *   Commands in flight are sent again on the new connection; every write script is idempotent.
+ * - ioredis gives up on a client for good ('end') when something closes it while it is connecting:
+ *   seen when a Sentinel announced a failover during a reconnect (the previous connection's failover
+ *   detector outlives it). Until it connects again every command fails at once, so connect again.
  */
-export function reconnectWhenSilent(client: Redis, logger: Logger, connectionName: string): void {
+export function keepConnected(client: Redis, logger: Logger, connectionName: string): void {
+  client.on('error', (err: Error) => {
+    metrics.redisErrors.inc({ operation: 'connection' })
+    logger.warn({ err: err.message, redis: connectionName }, 'redis error')
+  })
   let probing = false
   const timer = setInterval(() => {
     if (probing || client.status !== 'ready') return
     probing = true
+    const probed = client.stream
     const silent = setTimeout(() => {
+      // Only the connection probed: one already being replaced must be left to connect (closing it
+      // mid-connect ends the client).
+      if (client.status !== 'ready' || client.stream !== probed) return
       metrics.redisErrors.inc({ operation: 'liveness' })
       logger.warn({ redis: connectionName, silentMs: LIVENESS_TIMEOUT_MS }, 'redis stopped answering; reconnecting')
       client.disconnect(true)
@@ -87,12 +89,20 @@ export function reconnectWhenSilent(client: Redis, logger: Logger, connectionNam
       })
   }, LIVENESS_INTERVAL_MS)
   timer.unref()
-  client.once('end', () => clearInterval(timer))
+  client.on('end', () => {
+    if (closing.has(client)) return clearInterval(timer)
+    metrics.redisErrors.inc({ operation: 'revive' })
+    logger.warn({ redis: connectionName }, 'redis client given up by ioredis; connecting again')
+    setTimeout(() => {
+      // A failed attempt ends the client again, and so comes back here.
+      if (!closing.has(client) && client.status === 'end') client.connect().catch(() => {})
+    }, REVIVE_DELAY_MS).unref()
+  })
 }
 
 const closing = new WeakSet<Redis>()
 
-/** Closes a client on purpose (a shutdown), as opposed to losing it. */
+/** Closes a client on purpose (a shutdown), as opposed to losing it: keepConnected lets it go. */
 export function closeRedis(client: Redis): void {
   closing.add(client)
   client.disconnect()

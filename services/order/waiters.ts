@@ -3,7 +3,7 @@
 // A slow poll of the stored outcomes covers the rest: a message missed during a reconnect, or a request
 // retried on another replica after the first one died.
 import type { Logger } from '../../platform/logger.js'
-import { reconnectWhenSilent, type Redis } from '../../platform/redis.js'
+import { closeRedis, keepConnected, type Redis } from '../../platform/redis.js'
 import type { Background } from '../../platform/service.js'
 import type { Outcome } from './domain.js'
 import type { OrderStore } from './store.js'
@@ -29,7 +29,7 @@ export class CheckoutWaiters implements Background {
   ) {
     this.#subscriber = redis.duplicate()
     // Subscribed to a master cut off by a partition, it would hear nothing, and never know it.
-    reconnectWhenSilent(this.#subscriber, logger, `${instanceId}-outcomes`)
+    keepConnected(this.#subscriber, logger, `${instanceId}-outcomes`)
     this.#subscriber.on('message', (_channel: string, text: string) => {
       const space = text.indexOf(' ')
       this.settle(text.slice(0, space), text.slice(space + 1))
@@ -66,7 +66,7 @@ export class CheckoutWaiters implements Background {
     clearInterval(this.#poller)
     for (const list of this.#waiting.values()) for (const waiter of list) waiter.settle(undefined)
     this.#waiting.clear()
-    this.#subscriber.disconnect()
+    closeRedis(this.#subscriber)
   }
 
   /** Answers the requests of this replica that wait for the saga, if any. */

@@ -1,0 +1,101 @@
+// The services' Redis client (platform/redis.ts) through real Sentinels to a real master, when its
+// connection is lost at a bad moment. ioredis gives up on a client for good ('end') when it is closed
+// while connecting; a service used to exit on that, and during a network partition three replicas on a
+// cut-off host did. The client must come back by itself, its subscriptions too.
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { after, before, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { RedisConfig } from '../../platform/config.js'
+import { createLogger } from '../../platform/logger.js'
+import { closeRedis, connectRedis, keepConnected, type Redis } from '../../platform/redis.js'
+import { redisNode } from '../../tools/chaos/faults.js'
+import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
+import { waitUntil } from '../../tools/cluster/probes.js'
+
+const logger = createLogger('payment', 'redis-client-test', 'silent')
+let cluster: Cluster
+const clients: Redis[] = []
+
+before(async () => {
+  cluster = await startCluster({ profile: 'ha', ports: 'free', services: false })
+})
+
+after(async () => {
+  for (const client of clients) closeRedis(client)
+  await cluster?.stop()
+})
+
+function paymentClient(): Redis {
+  const endpoint = cluster.redis.payment
+  const sentinels = endpoint.sentinels!.map((address) => {
+    const [host, port] = address.split(':') as [string, string]
+    return { host, port: Number(port) }
+  })
+  const config: RedisConfig = { sentinels, masterName: endpoint.masterName, waitReplicas: 0, waitTimeoutMs: 1000 }
+  const client = connectRedis(config, logger, 'redis-client-test')
+  clients.push(client)
+  return client
+}
+
+const sentinels = () => cluster.processes.filter((p) => p.role === 'sentinel').map((p) => p.name)
+
+/** Every Sentinel frozen while `during` runs: a client that lost its connection cannot resolve the master. */
+async function withSentinelsFrozen(during: () => Promise<void>): Promise<void> {
+  for (const name of sentinels()) cluster.pause(name)
+  try {
+    await during()
+  } finally {
+    for (const name of sentinels()) cluster.resume(name)
+  }
+}
+
+async function ready(client: Redis): Promise<void> {
+  await waitUntil('the client to be ready again', async () => client.status === 'ready', 30_000)
+}
+
+test('a connection lost while its liveness probe waits is left to reconnect, not closed mid-connect', async () => {
+  const client = paymentClient()
+  await client.set('redis-client-test:probe', 'before')
+  let ends = 0
+  client.on('end', () => ends++)
+  const master = await redisNode(cluster, 'payment', 'master')
+  await withSentinelsFrozen(async () => {
+    cluster.pause(master)
+    try {
+      await sleep(1500) // a PING probe is now waiting on the frozen master
+      client.stream.destroy() // and the network drops the connection: ioredis reconnects through Sentinel
+      await sleep(4000) // the probe's 3 s run out while the client is still connecting
+      assert.equal(client.status, 'connecting')
+    } finally {
+      cluster.resume(master)
+    }
+  })
+  await ready(client)
+  await client.set('redis-client-test:probe', 'after')
+  assert.equal(await client.get('redis-client-test:probe'), 'after')
+  assert.equal(ends, 0, 'ioredis gave up on the client')
+})
+
+test('a client ioredis gives up on connects again, and resubscribes', async () => {
+  const client = paymentClient()
+  const subscriber = client.duplicate()
+  keepConnected(subscriber, logger, 'redis-client-test-subscriber')
+  clients.push(subscriber)
+  await subscriber.subscribe('redis-client-test')
+  await withSentinelsFrozen(async () => {
+    for (const lost of [client, subscriber]) {
+      lost.stream.destroy()
+      await waitUntil('the client to reconnect', async () => lost.status === 'connecting', 5000)
+      // What a Sentinel's failover announcement does to a client that is connecting: ioredis ends it.
+      const ended = new Promise((resolve) => lost.once('end', resolve)) // events.once would reject on its 'error'
+      lost.disconnect(true)
+      await ended
+    }
+  })
+  await ready(client)
+  await ready(subscriber)
+  const heard = once(subscriber, 'message')
+  await waitUntil('the subscriber to hear a publish', async () => (await client.publish('redis-client-test', 'hello')) === 1, 10_000)
+  assert.deepEqual((await heard).slice(0, 2), ['redis-client-test', 'hello'])
+})
