@@ -139,9 +139,7 @@ export async function redisNode(cluster: Cluster, group: 'order' | 'stock' | 'pa
   const endpoint = cluster.redis[group]
   const members = cluster.processes.filter((p) => p.role === 'redis' && p.name.startsWith(`redis-${group}-`))
   if (!endpoint.sentinels?.length) return members[0]!.name
-  const [host, port] = endpoint.sentinels[0]!.split(':') as [string, string]
-  const password = cluster.credentials?.sentinelPassword
-  const sentinel = new Redis({ host, port: Number(port), password, lazyConnect: true, maxRetriesPerRequest: 2 })
+  const sentinel = sentinelClient(cluster, endpoint.sentinels[0]!)
   try {
     await sentinel.connect()
     const [, masterPort] = (await sentinel.call('SENTINEL', 'get-master-addr-by-name', endpoint.masterName)) as [string, string]
@@ -151,4 +149,55 @@ export async function redisNode(cluster: Cluster, group: 'order' | 'stock' | 'pa
   } finally {
     sentinel.disconnect()
   }
+}
+
+/**
+ * Whether every Sentinel sees every group alike and up to date: the same master, which last reported
+ * itself master, and every other member last reporting itself its replica, link up. The next fault
+ * waits for this. A Sentinel acts on the role an instance last reported: a partition struck 4 s after
+ * that Sentinel had turned the old master into a replica (its next look is 10 s later), and when the
+ * partition healed it took the master the others had promoted meanwhile for a replica that still
+ * claimed to be master, and made it a replica again, before it heard of the failover: every write since
+ * the failover was lost. Redis Sentinel waits 8 s from a role change it sees, not from one it missed.
+ */
+export async function sentinelsSettled(cluster: Cluster): Promise<boolean> {
+  for (const [group, endpoint] of Object.entries(cluster.redis)) {
+    const members = cluster.processes.filter((p) => p.role === 'redis' && p.name.startsWith(`redis-${group}-`)).length
+    const masters = new Set<string>()
+    for (const address of endpoint.sentinels ?? []) {
+      const sentinel = sentinelClient(cluster, address)
+      try {
+        await sentinel.connect()
+        const master = fields((await sentinel.call('SENTINEL', 'master', endpoint.masterName)) as string[])
+        const replicas = ((await sentinel.call('SENTINEL', 'replicas', endpoint.masterName)) as string[][]).map(fields)
+        const at = `${master.ip}:${master.port}`
+        masters.add(at)
+        const settled =
+          master.flags === 'master' &&
+          master['role-reported'] === 'master' &&
+          replicas.length === members - 1 &&
+          replicas.every((r) => r.flags === 'slave' && r['role-reported'] === 'slave' && r['master-link-status'] === 'ok' && `${r['master-host']}:${r['master-port']}` === at)
+        if (!settled) return false
+      } catch {
+        return false
+      } finally {
+        sentinel.disconnect()
+      }
+    }
+    if (masters.size > 1) return false
+  }
+  return true
+}
+
+function sentinelClient(cluster: Cluster, address: string): Redis {
+  const [host, port] = address.split(':') as [string, string]
+  const password = cluster.credentials?.sentinelPassword
+  return new Redis({ host, port: Number(port), password, lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 2000, commandTimeout: 2000 })
+}
+
+/** A Sentinel reply's flat [name, value, ...] list as an object. */
+function fields(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!
+  return out
 }

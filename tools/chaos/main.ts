@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util'
 import { CheckoutApi } from '../client/api.js'
 import { startCluster, type ProfileName } from '../cluster/cluster.js'
 import { audit, type Violation } from './audit.js'
-import { faultPlan, networkFaultPlan } from './faults.js'
+import { faultPlan, networkFaultPlan, sentinelsSettled } from './faults.js'
 import { openShop, ShopTraffic, type CheckoutRecord, type Exchange } from './workload.js'
 
 const { values: options } = parseArgs({
@@ -29,6 +29,7 @@ const { values: options } = parseArgs({
 /** After a victim is back, time for it to catch up (a Kafka broker rejoining its partitions' ISRs). */
 const SETTLE_MS = 2000
 const DRAIN_LIMIT_MS = 90_000
+const SENTINELS_SETTLE_LIMIT_MS = 60_000
 
 interface Window {
   label: string
@@ -95,6 +96,8 @@ async function main(): Promise<number> {
       // One fault at a time: the next strikes only once the victim is back (a restarted Kafka broker
       // needs a while; killing a second one before it rejoined would be a double fault).
       if (victim) await cluster.waitReady(victim)
+      // Nor before every Sentinel's view of Redis is current again (see sentinelsSettled).
+      if (!(await until(() => sentinelsSettled(cluster), SENTINELS_SETTLE_LIMIT_MS))) log(`the Sentinels' views did not settle in ${SENTINELS_SETTLE_LIMIT_MS / 1000} s; going on`)
       await sleep(SETTLE_MS)
     }
     begin('recovery', 'no fault')
@@ -189,6 +192,16 @@ function printTable(rows: Row[]): void {
 
 function log(message: string): void {
   process.stderr.write(`chaos: ${message}\n`)
+}
+
+/** Polls `check` every half second until it holds (true) or `limitMs` passed (false). */
+async function until(check: () => Promise<boolean>, limitMs: number): Promise<boolean> {
+  const deadline = Date.now() + limitMs
+  while (Date.now() < deadline) {
+    if (await check()) return true
+    await sleep(500)
+  }
+  return false
 }
 
 main().then(
