@@ -1,7 +1,8 @@
 // The services' Redis client (platform/redis.ts) through real Sentinels to a real master, when its
 // connection is lost at a bad moment. ioredis gives up on a client for good ('end') when it is closed
 // while connecting; a service used to exit on that, and during a network partition three replicas on a
-// cut-off host did. The client must come back by itself, its subscriptions too.
+// cut-off host did. The client must come back by itself, its subscriptions too. Also the chaos run's
+// check that every Sentinel's view is current before the next fault.
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { after, before, test } from 'node:test'
@@ -9,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { RedisConfig } from '../../platform/config.js'
 import { createLogger } from '../../platform/logger.js'
 import { closeRedis, connectRedis, keepConnected, type Redis } from '../../platform/redis.js'
-import { redisNode } from '../../tools/chaos/faults.js'
+import { redisNode, sentinelsSettled } from '../../tools/chaos/faults.js'
 import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
 import { waitUntil } from '../../tools/cluster/probes.js'
 
@@ -53,6 +54,23 @@ async function withSentinelsFrozen(during: () => Promise<void>): Promise<void> {
 async function ready(client: Redis): Promise<void> {
   await waitUntil('the client to be ready again', async () => client.status === 'ready', 30_000)
 }
+
+// First: the tests below freeze every Sentinel, and a Sentinel that was frozen stays in TILT mode
+// (no failover) for 30 s after.
+test("the chaos run's settle check: false while a failover is under way, true once every Sentinel's view is current", async () => {
+  await waitUntil('the Sentinels to settle', () => sentinelsSettled(cluster), 30_000)
+  const master = await redisNode(cluster, 'stock', 'master')
+  cluster.pause(master) // frozen, not killed: a killed one is restarted before Sentinel gives up on it
+  try {
+    await waitUntil('the Sentinels to see the master gone', async () => !(await sentinelsSettled(cluster)), 10_000)
+    await waitUntil('a replica to be promoted', async () => (await redisNode(cluster, 'stock', 'master')) !== master, 30_000)
+  } finally {
+    cluster.resume(master)
+  }
+  assert.equal(await sentinelsSettled(cluster), false, 'the old master has not been made a replica yet')
+  await waitUntil('the Sentinels to settle again', () => sentinelsSettled(cluster), 60_000)
+  assert.notEqual(await redisNode(cluster, 'stock', 'master'), master)
+})
 
 test('a connection lost while its liveness probe waits is left to reconnect, not closed mid-connect', async () => {
   const client = paymentClient()

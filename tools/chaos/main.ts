@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { CheckoutApi } from '../client/api.js'
 import { startCluster, type ProfileName } from '../cluster/cluster.js'
+import { waitUntil } from '../cluster/probes.js'
 import { audit, type Violation } from './audit.js'
 import { faultPlan, networkFaultPlan, sentinelsSettled } from './faults.js'
 import { openShop, ShopTraffic, type CheckoutRecord, type Exchange } from './workload.js'
@@ -97,7 +98,7 @@ async function main(): Promise<number> {
       // needs a while; killing a second one before it rejoined would be a double fault).
       if (victim) await cluster.waitReady(victim)
       // Nor before every Sentinel's view of Redis is current again (see sentinelsSettled).
-      if (!(await until(() => sentinelsSettled(cluster), SENTINELS_SETTLE_LIMIT_MS))) log(`the Sentinels' views did not settle in ${SENTINELS_SETTLE_LIMIT_MS / 1000} s; going on`)
+      await waitUntil("every Sentinel's view to be current", () => sentinelsSettled(cluster), SENTINELS_SETTLE_LIMIT_MS, 500).catch((error: Error) => log(`${error.message}; going on`))
       await sleep(SETTLE_MS)
     }
     begin('recovery', 'no fault')
@@ -192,16 +193,6 @@ function printTable(rows: Row[]): void {
 
 function log(message: string): void {
   process.stderr.write(`chaos: ${message}\n`)
-}
-
-/** Polls `check` every half second until it holds (true) or `limitMs` passed (false). */
-async function until(check: () => Promise<boolean>, limitMs: number): Promise<boolean> {
-  const deadline = Date.now() + limitMs
-  while (Date.now() < deadline) {
-    if (await check()) return true
-    await sleep(500)
-  }
-  return false
 }
 
 main().then(
