@@ -106,7 +106,8 @@ function int(env: Env, key: string, fallback: number): number {
   return value
 }
 
-function parseHostPort(value: string): { host: string; port: number } {
+/** `host:port`, as REDIS_SENTINELS lists them. */
+export function parseHostPort(value: string): { host: string; port: number } {
   const [host, port] = value.trim().split(':')
   if (!host || !port || !Number.isInteger(Number(port))) throw new Error(`bad host:port ${JSON.stringify(value)}`)
   return { host, port: Number(port) }

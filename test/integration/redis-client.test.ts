@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { RedisConfig } from '../../platform/config.js'
+import { loadConfig } from '../../platform/config.js'
 import { createLogger } from '../../platform/logger.js'
 import { closeRedis, connectRedis, keepConnected, type Redis } from '../../platform/redis.js'
 import { redisNode, sentinelsSettled } from '../../tools/chaos/faults.js'
@@ -27,14 +27,9 @@ after(async () => {
   await cluster?.stop()
 })
 
+/** A client as payment-1 makes it, from the environment the cluster gives that replica. */
 function paymentClient(): Redis {
-  const endpoint = cluster.redis.payment
-  const sentinels = endpoint.sentinels!.map((address) => {
-    const [host, port] = address.split(':') as [string, string]
-    return { host, port: Number(port) }
-  })
-  const config: RedisConfig = { sentinels, masterName: endpoint.masterName, waitReplicas: 0, waitTimeoutMs: 1000 }
-  const client = connectRedis(config, logger, 'redis-client-test')
+  const client = connectRedis(loadConfig(cluster.serviceEnv('payment', 1), 'payment').redis, logger, 'redis-client-test')
   clients.push(client)
   return client
 }

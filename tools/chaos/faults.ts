@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import type { Cluster, Cut, LinkQuality, SignalScope } from '../cluster/cluster.js'
+import { parseHostPort } from '../../platform/config.js'
+import type { Cluster, Cut, DataGroup, LinkQuality, SignalScope } from '../cluster/cluster.js'
 
 export interface Fault {
   label: string
@@ -135,9 +136,9 @@ function otherKafkaBroker(cluster: Cluster, besides: string[]): string {
 }
 
 /** The process that Sentinel currently names master of a group, or a replica of it. */
-export async function redisNode(cluster: Cluster, group: 'order' | 'stock' | 'payment', which: 'master' | 'replica'): Promise<string> {
+export async function redisNode(cluster: Cluster, group: DataGroup, which: 'master' | 'replica'): Promise<string> {
   const endpoint = cluster.redis[group]
-  const members = cluster.processes.filter((p) => p.role === 'redis' && p.name.startsWith(`redis-${group}-`))
+  const members = groupMembers(cluster, group)
   if (!endpoint.sentinels?.length) return members[0]!.name
   const sentinel = sentinelClient(cluster, endpoint.sentinels[0]!)
   try {
@@ -161,8 +162,9 @@ export async function redisNode(cluster: Cluster, group: 'order' | 'stock' | 'pa
  * the failover was lost. Redis Sentinel waits 8 s from a role change it sees, not from one it missed.
  */
 export async function sentinelsSettled(cluster: Cluster): Promise<boolean> {
-  for (const [group, endpoint] of Object.entries(cluster.redis)) {
-    const members = cluster.processes.filter((p) => p.role === 'redis' && p.name.startsWith(`redis-${group}-`)).length
+  for (const group of Object.keys(cluster.redis) as DataGroup[]) {
+    const endpoint = cluster.redis[group]
+    const members = groupMembers(cluster, group).length
     const masters = new Set<string>()
     for (const address of endpoint.sentinels ?? []) {
       const sentinel = sentinelClient(cluster, address)
@@ -189,10 +191,14 @@ export async function sentinelsSettled(cluster: Cluster): Promise<boolean> {
   return true
 }
 
+/** The Redis processes of a data group (named redis-<group>-N). */
+function groupMembers(cluster: Cluster, group: DataGroup) {
+  return cluster.processes.filter((p) => p.role === 'redis' && p.name.startsWith(`redis-${group}-`))
+}
+
 function sentinelClient(cluster: Cluster, address: string): Redis {
-  const [host, port] = address.split(':') as [string, string]
   const password = cluster.credentials?.sentinelPassword
-  return new Redis({ host, port: Number(port), password, lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 2000, commandTimeout: 2000 })
+  return new Redis({ ...parseHostPort(address), password, lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 2000, commandTimeout: 2000 })
 }
 
 /** A Sentinel reply's flat [name, value, ...] list as an object. */
