@@ -11,16 +11,18 @@ export interface CounterCommands<Command extends ParticipantCommand> {
   take: { command: Command['type']; succeeded: SagaReply['type']; refused: SagaReply['type'] }
   giveBack: { command: Command['type']; done: SagaReply['type'] }
   lines(command: Command): [string, number][]
+  /** What the take's success reply says it took (the fields its compensation needs). */
+  taken(command: Command): object
 }
 
 /** The reply to a saga command (on the partition the command names). */
-function replyTo(command: { sagaId: string; orderId: string; replyPartition?: number }, type: SagaReply['type'], reason?: string): Reaction {
+function replyTo(command: { sagaId: string; orderId: string; replyPartition?: number }, type: SagaReply['type'], details: object = {}): Reaction {
   const { sagaId, orderId, replyPartition } = command
   return {
     send: [
       {
         topic: Topics.saga,
-        message: { type, sagaId, orderId, ...(reason === undefined ? {} : { reason }) } as SagaReply,
+        message: { type, sagaId, orderId, ...details } as SagaReply,
         ...(replyPartition === undefined ? {} : { partition: replyPartition }),
       },
     ],
@@ -33,7 +35,7 @@ function replyTo(command: { sagaId: string; orderId: string; replyPartition?: nu
  * no answer: a compensation must finish, so its saga waits, re-sending it, until the data is mended.
  */
 export function counterDeadLetterHandler<Command extends ParticipantCommand>(commands: CounterCommands<Command>): DeadLetterHandler {
-  return async (envelope) => (envelope.type === commands.take.command ? replyTo(envelope, commands.take.refused, 'NOT_PROCESSED') : { send: [] })
+  return async (envelope) => (envelope.type === commands.take.command ? replyTo(envelope, commands.take.refused, { reason: 'NOT_PROCESSED' }) : { send: [] })
 }
 
 /** The idempotent handler of a counter participant: take or give back, then reply to the saga. */
@@ -41,12 +43,11 @@ export function counterCommandHandler<Command extends ParticipantCommand>(store:
   for (const operation of [commands.take.command, commands.giveBack.command]) metrics.idempotentReplays.inc({ operation }, 0)
   return async (command) => {
     const { type, sagaId } = command
-    const reply = (replyType: SagaReply['type'], reason?: string) => replyTo(command, replyType, reason)
     if (type === commands.take.command) {
       const result = await store.take(type, sagaId, commands.lines(command))
-      return result.ok ? reply(commands.take.succeeded) : reply(commands.take.refused, result.reason)
+      return result.ok ? replyTo(command, commands.take.succeeded, commands.taken(command)) : replyTo(command, commands.take.refused, { reason: result.reason })
     }
     await store.giveBack(type, commands.take.command, sagaId, commands.lines(command))
-    return reply(commands.giveBack.done)
+    return replyTo(command, commands.giveBack.done)
   }
 }

@@ -48,8 +48,17 @@ export interface PaymentCommand extends Command<'ChargePayment' | 'RefundPayment
 }
 
 // --- checkout.saga ---
-export type StockReply = Envelope<'StockReserved' | 'StockReleased'> | Rejection<'StockRejected'>
-export type PaymentReply = Envelope<'PaymentCharged' | 'PaymentRefunded'> | Rejection<'PaymentRejected'>
+// A take's success names what it took, so that a saga the order service lost (a Redis failover can
+// lose an acknowledged write) can still be compensated from the reply alone.
+export interface StockReserved extends Envelope<'StockReserved'> {
+  items: Line[]
+}
+export interface PaymentCharged extends Envelope<'PaymentCharged'> {
+  userId: string
+  amount: number
+}
+export type StockReply = StockReserved | Envelope<'StockReleased'> | Rejection<'StockRejected'>
+export type PaymentReply = PaymentCharged | Envelope<'PaymentRefunded'> | Rejection<'PaymentRejected'>
 export type SagaReply = StockReply | PaymentReply
 
 export interface TopicMessages {
@@ -97,10 +106,12 @@ export function decodeMessage<T extends Topic>(topic: T, text: string): TopicMes
   switch (value.type) {
     case 'ReserveStock':
     case 'ReleaseStock':
+    case 'StockReserved':
       if (!Array.isArray(value.items) || !value.items.every(isLine)) return undefined
       break
     case 'ChargePayment':
     case 'RefundPayment':
+    case 'PaymentCharged':
       if (!isText(value.userId) || !isCount(value.amount)) return undefined
       break
     case 'StockRejected':

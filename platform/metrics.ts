@@ -29,6 +29,12 @@ export const metrics = {
     labelNames: ['outcome'] as const,
     registers: [registry],
   }),
+  lostSagaCompensations: new Counter({
+    name: 'lost_saga_compensations_total',
+    help: 'Compensations sent for a participant success reply whose saga the order service does not know (its start was lost with a Redis failover), by reply',
+    labelNames: ['reply'] as const,
+    registers: [registry],
+  }),
   sagaStepDuration: new Histogram({
     name: 'saga_step_duration_seconds',
     help: 'Time a saga spent at a step: from sending its command to handling the reply that moved it on',

@@ -3,7 +3,7 @@
 // Step names are stable: they are persisted on the order, logged, and used in span and metric names.
 // The order service runs this saga itself (checkouts.ts): starting it and recording its outcome change
 // the order in the same Redis script as the saga's own state, so neither is a message.
-import { Topics, type Line } from '../../platform/messages.js'
+import { Topics, type Line, type Outgoing, type SagaReply } from '../../platform/messages.js'
 import type { SagaDefinition } from '../../platform/saga.js'
 
 export interface CheckoutData {
@@ -35,4 +35,19 @@ export const checkoutSaga: SagaDefinition<CheckoutData> = {
       compensated: 'PaymentRefunded',
     },
   ],
+}
+
+/**
+ * The compensation of the step a success reply completed, built from the reply alone: for a saga the
+ * order service does not know (its start was lost with a Redis failover after the command went out).
+ * Undefined for any other reply.
+ */
+export function compensationOfReply(reply: SagaReply): Outgoing | undefined {
+  const step = checkoutSaga.steps.find((s) => s.succeeded === reply.type)
+  if (!step?.compensate) return undefined
+  const { sagaId, orderId } = reply
+  const taken = { userId: '', items: [] as Line[], total: 0 }
+  if (reply.type === 'StockReserved') taken.items = reply.items
+  if (reply.type === 'PaymentCharged') Object.assign(taken, { userId: reply.userId, total: reply.amount })
+  return step.compensate({ sagaId, orderId, ...taken })
 }

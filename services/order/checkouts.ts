@@ -3,7 +3,6 @@
 // stopped moving (their replica died between two steps). What the checkout does is checkout-saga.ts;
 // the rules of moving are platform/saga.ts; persistence is store.ts. Each move is a span named after
 // the position it enters; step latencies and outcomes are metrics.
-import { randomUUID } from 'node:crypto'
 import type { Reaction } from '../../platform/idempotent-consumer.js'
 import { Topics, type Outgoing, type SagaReply } from '../../platform/messages.js'
 import { metrics } from '../../platform/metrics.js'
@@ -11,8 +10,8 @@ import type { Envelope } from '../../platform/dead-letters.js'
 import { abortAt, commandAt, decide, describePosition, startOf, type Position } from '../../platform/saga.js'
 import type { ServiceContext } from '../../platform/service.js'
 import { Attr, inSpan, SpanKind, SpanName, tracing } from '../../platform/telemetry.js'
-import { checkoutSaga, type CheckoutData } from './checkout-saga.js'
-import { failedOutcome, PAID, type Outcome } from './domain.js'
+import { checkoutSaga, compensationOfReply, type CheckoutData } from './checkout-saga.js'
+import { failedOutcome, newSagaId, PAID, sagaStartedAt, type Outcome } from './domain.js'
 import { setRecent } from './recent.js'
 import type { OrderStore } from './store.js'
 import type { CheckoutWaiters } from './waiters.js'
@@ -38,6 +37,7 @@ export class CheckoutSagas {
     private readonly context: ServiceContext,
   ) {
     metrics.idempotentReplays.inc({ operation: 'checkout' }, 0)
+    for (const step of checkoutSaga.steps) metrics.lostSagaCompensations.inc({ reply: step.succeeded }, 0)
   }
 
   /**
@@ -46,7 +46,7 @@ export class CheckoutSagas {
    */
   async checkout(orderId: string, idempotencyKey: string | undefined): Promise<Outcome | undefined> {
     const { config, logger, publisher } = this.context
-    const started = await this.store.beginCheckout(orderId, randomUUID(), idempotencyKey, FIRST_STEP, config.instanceId)
+    const started = await this.store.beginCheckout(orderId, newSagaId(), idempotencyKey, FIRST_STEP, config.instanceId)
     const outcome = this.waiters.wait(started.sagaId, config.checkoutWaitMs)
     if (started.kind === 'join') {
       const [known] = await this.store.outcomes([started.sagaId])
@@ -70,7 +70,10 @@ export class CheckoutSagas {
     return outcome
   }
 
-  /** A participant's reply: the saga's next command, or its end (the outcome goes to the waiting request once durable). */
+  /**
+   * A participant's reply: the saga's next command, or its end (the outcome goes to the waiting request
+   * once durable), or, for a saga this service lost, the step undone.
+   */
   async onReply(reply: SagaReply): Promise<Reaction> {
     const { sagaId, orderId } = reply
     const reason = 'reason' in reply ? reply.reason : undefined
@@ -86,9 +89,29 @@ export class CheckoutSagas {
       const reaction = await this.#traced(reply, next, () => this.#move(running, next))
       if (reaction) return reaction
     }
+    const lost = await this.#compensateLost(reply)
+    if (lost) return lost
     // A duplicate or late reply: the saga moved on already (or finished), and nothing changes.
     metrics.idempotentReplays.inc({ operation: reply.type })
     return { send: [] }
+  }
+
+  /**
+   * A step's success for a saga the order has neither running nor finished: its start was lost (Redis
+   * acknowledged it, then a failover dropped it) after the command went out. The participant took
+   * something nobody will pay for or give back, so the step is compensated from the reply. Only for a
+   * saga started within half the idempotency TTL (its id tells when): a finished saga's outcome is kept
+   * that long, so such a saga unknown cannot be one that finished. Repeats are harmless: a give-back
+   * runs once per saga.
+   */
+  async #compensateLost(reply: SagaReply): Promise<Reaction | undefined> {
+    const compensation = compensationOfReply(reply)
+    const startedAt = sagaStartedAt(reply.sagaId)
+    if (!compensation || startedAt === undefined || Date.now() - startedAt > (this.context.config.idempotencyTtlSeconds * 1000) / 2) return undefined
+    if (await this.store.knowsSaga(reply.orderId, reply.sagaId)) return undefined
+    this.context.logger.warn({ sagaId: reply.sagaId, orderId: reply.orderId, reply: reply.type }, 'reply for a saga this service does not know (its start was lost): undoing the step')
+    metrics.lostSagaCompensations.inc({ reply: reply.type })
+    return { send: [compensation] }
   }
 
   /**

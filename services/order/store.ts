@@ -113,6 +113,14 @@ export class OrderStore {
     }
   }
 
+  /** Whether the order runs saga `sagaId` or has its outcome: false only for a saga lost (or expired). */
+  async knowsSaga(orderId: string, sagaId: string): Promise<boolean> {
+    // The saga's outcome is written in the same script that takes it off the order, so reading the
+    // order first cannot miss a saga that finishes between the two reads.
+    const [running, outcome] = await Promise.all([this.redis.hget(key(orderId), 'checkout'), this.redis.get(outcomeKey(sagaId))])
+    return running === sagaId || outcome !== null
+  }
+
   async outcomes(sagaIds: string[]): Promise<(Outcome | null)[]> {
     return sagaIds.length === 0 ? [] : this.redis.mget(sagaIds.map(outcomeKey))
   }

@@ -8,6 +8,7 @@ const commands: CounterCommands<PaymentCommand> = {
   take: { command: 'ChargePayment', succeeded: 'PaymentCharged', refused: 'PaymentRejected' },
   giveBack: { command: 'RefundPayment', done: 'PaymentRefunded' },
   lines: (command) => [[command.userId, command.amount]],
+  taken: ({ userId, amount }) => ({ userId, amount }),
 }
 
 export function paymentHandlers(store: PaymentStore): MessageHandler<typeof Topics.payment> {

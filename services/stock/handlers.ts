@@ -8,6 +8,7 @@ const commands: CounterCommands<StockCommand> = {
   take: { command: 'ReserveStock', succeeded: 'StockReserved', refused: 'StockRejected' },
   giveBack: { command: 'ReleaseStock', done: 'StockReleased' },
   lines: (command) => command.items,
+  taken: ({ items }) => ({ items }),
 }
 
 export function stockHandlers(store: StockStore): MessageHandler<typeof Topics.stock> {

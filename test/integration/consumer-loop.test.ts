@@ -72,7 +72,7 @@ test('a reaction goes out only once its batch is durable, and a handled message 
   const handled: string[] = []
   const handle: MessageHandler<'stock.commands'> = async (message) => {
     handled.push(message.sagaId)
-    return { send: [{ topic: Topics.saga, message: { type: 'StockReserved', sagaId: message.sagaId, orderId: message.orderId } }] }
+    return { send: [{ topic: Topics.saga, message: { type: 'StockReserved', sagaId: message.sagaId, orderId: message.orderId, items: message.items } }] }
   }
   const loop = await startLoop(group, handle, () => barrier)
   await publisher.publish([{ topic: Topics.stock, message: command(sagaId) }])
@@ -81,7 +81,7 @@ test('a reaction goes out only once its batch is durable, and a handled message 
   assert.deepEqual(await readKeyed(Topics.saga, sagaId, 1, 3000), [], 'no reply while the barrier is closed')
   openBarrier()
   const replies = await readKeyed(Topics.saga, sagaId, 1)
-  assert.deepEqual(replies.map((r) => JSON.parse(r) as unknown), [{ type: 'StockReserved', sagaId, orderId: sagaId }])
+  assert.deepEqual(replies.map((r) => JSON.parse(r) as unknown), [{ type: 'StockReserved', sagaId, orderId: sagaId, items: command(sagaId).items }])
 
   // The offset was committed after the reply went out: a new member of the group does not see it again.
   await sleep(1000)
