@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Readable } from 'node:stream'
 import { deadLetterRecord, decodeEnvelope, isMessageFault, POISON_ATTEMPTS, PoisonCounter, type Envelope } from './dead-letters.js'
-import { createConsumer, type Publisher, type RawRecord, type StringConsumer } from './kafka.js'
+import { createConsumer, MEMBER_SILENCE_LIMIT_MS, type Publisher, type RawRecord, type StringConsumer } from './kafka.js'
 import type { KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
 import { decodeMessage, type Outgoing, type Topic, type TopicMessages } from './messages.js'
@@ -19,6 +19,8 @@ import { Attr, context, contextFromKafkaHeaders, endSpan, messageAttributes, Spa
 
 const MAX_BATCHES_IN_FLIGHT = 8
 const COMMIT_INTERVAL_MS = 200
+/** How long a lost session is given to close before the next one opens. */
+const CLOSE_WAIT_MS = 2000
 
 /** What handling a message leads to, once the batch it came in is durable. */
 export interface Reaction {
@@ -69,6 +71,8 @@ interface Session {
   consumer: StringConsumer
   stream: Readable & { close(): Promise<void> }
   offsets: OffsetCommitter
+  /** When it joined its group (Date.now()). */
+  joinedAt: number
 }
 
 export class ConsumerLoop<T extends Topic> {
@@ -105,7 +109,13 @@ export class ConsumerLoop<T extends Topic> {
   async #open(): Promise<Session> {
     const { kafka, groupId, clientId, topic, logger } = this.#options
     const consumer = createConsumer(kafka, groupId, clientId)
-    const stream = await consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+    const consuming = consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+    const stream = await within(consuming, MEMBER_SILENCE_LIMIT_MS)
+    if (!stream) {
+      void consuming.then((late) => late.close()).catch(() => undefined)
+      void consumer.close(true).catch(() => undefined)
+      throw new Error(`joining the group took longer than ${MEMBER_SILENCE_LIMIT_MS} ms`)
+    }
     stream.on('error', (err: Error) => {
       metrics.kafkaErrors.inc({ operation: 'consume' })
       logger.error({ err: err.message, groupId }, 'consumer stream error')
@@ -118,22 +128,39 @@ export class ConsumerLoop<T extends Topic> {
       logger.error({ err: err.message, groupId }, 'consumer left its group, rejoining with a new session')
       void stream.close().catch(() => undefined)
     })
-    return { consumer, stream: stream as unknown as Session['stream'], offsets: new OffsetCommitter(consumer, logger) }
+    return { consumer, stream: stream as unknown as Session['stream'], offsets: new OffsetCommitter(consumer, logger), joinedAt: Date.now() }
+  }
+
+  /** Ends the session (its stream, so the loop opens a new one) once its member has gone silent too long. */
+  #watch(session: Session): NodeJS.Timeout {
+    const { groupId, logger } = this.#options
+    const timer = setInterval(() => {
+      const silentMs = Date.now() - (session.consumer.lastHeartbeat?.getTime() ?? session.joinedAt)
+      if (silentMs <= MEMBER_SILENCE_LIMIT_MS || session.stream.destroyed) return
+      metrics.kafkaErrors.inc({ operation: 'silent-member' })
+      logger.warn({ groupId, silentMs }, 'no heartbeat answered by the group coordinator: replacing the consumer session')
+      void session.stream.close().catch(() => undefined)
+    }, 1000)
+    return timer.unref()
   }
 
   /** Runs the loop; when the client loses its stream (e.g. a broker died), opens a new one and goes on. */
   async #supervise(): Promise<void> {
     while (this.#running) {
       const session = this.#session!
+      const watchdog = this.#watch(session)
       try {
         await this.#run(session)
       } catch (err) {
         this.#options.logger.error({ err: (err as Error).message }, 'consumer loop failed')
+      } finally {
+        clearInterval(watchdog)
       }
       if (!this.#running) return
       this.#options.logger.warn({ groupId: this.#options.groupId }, 'consumer stream lost, reconnecting')
-      await session.stream.close().catch(() => undefined)
-      await session.consumer.close().catch(() => undefined)
+      // Forced, and not waited for long: leaving the group over a silent connection would hang.
+      await within(session.stream.close(), CLOSE_WAIT_MS).catch(() => undefined)
+      await within(session.consumer.close(true), CLOSE_WAIT_MS).catch(() => undefined)
       this.#session = (await this.#reopen()) ?? session
     }
   }
@@ -323,6 +350,17 @@ async function handleInSpan<T extends Topic>(handle: MessageHandler<T>, record: 
   } catch (err) {
     endSpan(started.span, err)
     throw err
+  }
+}
+
+/** The promise's value, or undefined if it takes longer than `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
   }
 }
 

@@ -22,6 +22,16 @@ const PRODUCE_REQUEST_TIMEOUT_MS = 6000
  */
 const REBALANCE_TIMEOUT_MS = 5000
 
+/**
+ * A group member that has not heard from its coordinator for this long (no heartbeat answered, or a
+ * join not done) is stuck, most likely on a connection that a partition left silent: the client only
+ * gives such a (re)join up after nested retries of FindCoordinator, Metadata and JoinGroup (30-60 s).
+ * Longer than a rebalance may rightly silence a member: its last heartbeat (1 s interval) before the
+ * rebalance, the JoinGroup the coordinator holds (up to the rebalance timeout), SyncGroup, and the first
+ * heartbeat after it.
+ */
+export const MEMBER_SILENCE_LIMIT_MS = REBALANCE_TIMEOUT_MS + 5000
+
 /** The SASL login of every client, when the brokers require one. */
 const login = ({ sasl }: KafkaConfig) => (sasl ? { sasl } : {})
 

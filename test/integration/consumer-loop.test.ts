@@ -9,9 +9,10 @@ import { Consumer, stringDeserializers } from '@platformatic/kafka'
 import type { KafkaConfig } from '../../platform/config.js'
 import { DEAD_LETTER_TOPIC, POISON_ATTEMPTS } from '../../platform/dead-letters.js'
 import { ConsumerLoop, type MessageHandler } from '../../platform/idempotent-consumer.js'
-import { ensureTopics, Publisher } from '../../platform/kafka.js'
+import { ensureTopics, MEMBER_SILENCE_LIMIT_MS, Publisher } from '../../platform/kafka.js'
 import { createLogger } from '../../platform/logger.js'
 import { Topics, type StockCommand } from '../../platform/messages.js'
+import { metrics } from '../../platform/metrics.js'
 import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
 import { waitUntil } from '../../tools/cluster/probes.js'
 
@@ -120,4 +121,24 @@ test('a failing connection is retried until it passes; a message failing by its 
   assert.equal(letters[0]!.attempts, POISON_ATTEMPTS)
   assert.match(String(letters[0]!.error), /Cannot read properties of undefined/)
   assert.equal(JSON.parse(String(letters[0]!.value)).sagaId, poison)
+})
+
+test('a member whose coordinator stops answering is given a new session, which handles what comes after', async () => {
+  const silentSessions = async () => (await metrics.kafkaErrors.get()).values.find((v) => v.labels.operation === 'silent-member')?.value ?? 0
+  for (const loop of loops.splice(0)) await loop.stop()
+  const handled: string[] = []
+  await startLoop(`loop-${randomUUID()}`, async (message) => (handled.push(message.sagaId), { send: [] }))
+  const before = await silentSessions()
+  // The only broker, and so the group coordinator, frozen past the silence limit: alive but mute, as
+  // behind a partition.
+  cluster.pause('kafka-1')
+  try {
+    await waitUntil('the silent member noticed', async () => (await silentSessions()) > before, MEMBER_SILENCE_LIMIT_MS + 10_000, 250)
+  } finally {
+    cluster.resume('kafka-1')
+  }
+  const sagaId = `after-${randomUUID()}`
+  await publisher.publish([{ topic: Topics.stock, message: command(sagaId) }])
+  await waitUntil('the message after the freeze handled', async () => handled.includes(sagaId), 30_000, 100)
+  assert.equal(await silentSessions(), before + 1, 'one session replaced, none once the coordinator answered again')
 })
