@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Readable } from 'node:stream'
 import { deadLetterRecord, decodeEnvelope, isMessageFault, POISON_ATTEMPTS, PoisonCounter, type Envelope } from './dead-letters.js'
-import { createConsumer, MEMBER_SILENCE_LIMIT_MS, type Publisher, type RawRecord, type StringConsumer } from './kafka.js'
+import { createConsumer, FAILING_HEARTBEAT_LIMIT_MS, MEMBER_SILENCE_LIMIT_MS, type Publisher, type RawRecord, type StringConsumer } from './kafka.js'
 import type { KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
 import { decodeMessage, type Outgoing, type Topic, type TopicMessages } from './messages.js'
@@ -134,12 +134,18 @@ export class ConsumerLoop<T extends Topic> {
   /** Ends the session (its stream, so the loop opens a new one) once its member has gone silent too long. */
   #watch(session: Session): NodeJS.Timeout {
     const { groupId, logger } = this.#options
+    const { consumer, stream } = session
+    // Heartbeat errors that are not the group's own (those make the client rejoin): timeouts, lost connections.
+    let heartbeatFailing = false
+    consumer.on('consumer:heartbeat:error', () => (heartbeatFailing = true))
+    consumer.on('consumer:heartbeat:end', () => (heartbeatFailing = false))
     const timer = setInterval(() => {
-      const silentMs = Date.now() - (session.consumer.lastHeartbeat?.getTime() ?? session.joinedAt)
-      if (silentMs <= MEMBER_SILENCE_LIMIT_MS || session.stream.destroyed) return
+      const silentMs = Date.now() - (consumer.lastHeartbeat?.getTime() ?? session.joinedAt)
+      const limit = heartbeatFailing ? FAILING_HEARTBEAT_LIMIT_MS : MEMBER_SILENCE_LIMIT_MS
+      if (silentMs <= limit || stream.destroyed) return
       metrics.kafkaErrors.inc({ operation: 'silent-member' })
-      logger.warn({ groupId, silentMs }, 'no heartbeat answered by the group coordinator: replacing the consumer session')
-      void session.stream.close().catch(() => undefined)
+      logger.warn({ groupId, silentMs, heartbeatFailing }, 'no heartbeat answered by the group coordinator: replacing the consumer session')
+      void stream.close().catch(() => undefined)
     }, 1000)
     return timer.unref()
   }

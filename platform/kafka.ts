@@ -20,7 +20,7 @@ const PRODUCE_REQUEST_TIMEOUT_MS = 6000
  * milliseconds (the consumer loop never blocks on processing): a member that takes longer is left out
  * and rejoins later, rather than holding up every partition of the group.
  */
-const REBALANCE_TIMEOUT_MS = 5000
+const REBALANCE_TIMEOUT_MS = 3000
 
 /**
  * A group member that has not heard from its coordinator for this long (no heartbeat answered, or a
@@ -31,6 +31,11 @@ const REBALANCE_TIMEOUT_MS = 5000
  * heartbeat after it.
  */
 export const MEMBER_SILENCE_LIMIT_MS = REBALANCE_TIMEOUT_MS + 5000
+/**
+ * Sooner when the heartbeats themselves fail (time out, or their connection closes) rather than wait
+ * in a rebalance: the client would keep sending them to a coordinator that does not answer.
+ */
+export const FAILING_HEARTBEAT_LIMIT_MS = REBALANCE_TIMEOUT_MS + 1000
 
 /** The SASL login of every client, when the brokers require one. */
 const login = ({ sasl }: KafkaConfig) => (sasl ? { sasl } : {})
