@@ -79,6 +79,7 @@ export class ConsumerLoop<T extends Topic> {
   readonly #options: ConsumerLoopOptions<T>
   #session: Session | undefined
   #running = false
+  #sessionsOpened = 0
   #stopped: Promise<void> = Promise.resolve()
   readonly #poison = new PoisonCounter()
 
@@ -108,7 +109,7 @@ export class ConsumerLoop<T extends Topic> {
 
   async #open(): Promise<Session> {
     const { kafka, groupId, clientId, topic, logger } = this.#options
-    const consumer = createConsumer(kafka, groupId, clientId)
+    const consumer = createConsumer(kafka, groupId, clientId, this.#sessionsOpened++)
     const consuming = consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
     const stream = await within(consuming, MEMBER_SILENCE_LIMIT_MS)
     if (!stream) {

@@ -37,6 +37,18 @@ export const MEMBER_SILENCE_LIMIT_MS = REBALANCE_TIMEOUT_MS + 5000
  */
 export const FAILING_HEARTBEAT_LIMIT_MS = REBALANCE_TIMEOUT_MS + 1000
 
+/**
+ * A client asks the first of its bootstrap brokers that takes a connection (for metadata; a consumer
+ * also for its group coordinator), and one cut off by a partition costs a timeout each time it comes
+ * first, enough to fail a consumer's join over and over. So each process starts at a broker of its
+ * own, and each consumer session at the next one.
+ */
+const bootstrapOffset = Math.floor(Math.random() * 1000)
+function bootstrapOrder(brokers: string[], turn = 0): string[] {
+  const first = (bootstrapOffset + turn) % brokers.length
+  return [...brokers.slice(first), ...brokers.slice(0, first)]
+}
+
 /** The SASL login of every client, when the brokers require one. */
 const login = ({ sasl }: KafkaConfig) => (sasl ? { sasl } : {})
 
@@ -93,7 +105,7 @@ export class Publisher {
     this.#logger = logger
     this.#producer = new Producer({
       clientId,
-      bootstrapBrokers: config.brokers,
+      bootstrapBrokers: bootstrapOrder(config.brokers),
       ...login(config),
       serializers: stringSerializers,
       idempotent: true,
@@ -185,14 +197,15 @@ function toRecord(o: Outgoing, headers?: Record<string, string>): RawRecord {
   }
 }
 
-export function createConsumer(config: KafkaConfig, groupId: string, clientId: string): StringConsumer {
+/** A consumer; `session` counts the ones this process opened for the group, to vary the first broker asked. */
+export function createConsumer(config: KafkaConfig, groupId: string, clientId: string, session = 0): StringConsumer {
   return new Consumer({
     clientId,
     groupId,
     // Static membership: a replica restarted under the same name takes its partitions straight back,
     // without a rebalance of the whole group (and without waiting out the dead member's session).
     groupInstanceId: clientId,
-    bootstrapBrokers: config.brokers,
+    bootstrapBrokers: bootstrapOrder(config.brokers, session),
     ...login(config),
     deserializers: stringDeserializers,
     // A dead member's partitions move to a live one after this long: the stall a consumer crash causes.

@@ -45,9 +45,8 @@ export const checkoutSaga: SagaDefinition<CheckoutData> = {
 export function compensationOfReply(reply: SagaReply): Outgoing | undefined {
   const step = checkoutSaga.steps.find((s) => s.succeeded === reply.type)
   if (!step?.compensate) return undefined
-  const { sagaId, orderId } = reply
-  const taken = { userId: '', items: [] as Line[], total: 0 }
-  if (reply.type === 'StockReserved') taken.items = reply.items
-  if (reply.type === 'PaymentCharged') Object.assign(taken, { userId: reply.userId, total: reply.amount })
-  return step.compensate({ sagaId, orderId, ...taken })
+  const data: CheckoutData = { sagaId: reply.sagaId, orderId: reply.orderId, userId: '', items: [], total: 0 }
+  if (reply.type === 'StockReserved') data.items = reply.items
+  if (reply.type === 'PaymentCharged') [data.userId, data.total] = [reply.userId, reply.amount]
+  return step.compensate(data)
 }
