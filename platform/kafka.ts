@@ -40,12 +40,12 @@ export const FAILING_HEARTBEAT_LIMIT_MS = REBALANCE_TIMEOUT_MS + 1000
 /**
  * A client asks the first of its bootstrap brokers that takes a connection (for metadata; a consumer
  * also for its group coordinator), and one cut off by a partition costs a timeout each time it comes
- * first, enough to fail a consumer's join over and over. So each process starts at a broker of its
- * own, and each consumer session at the next one.
+ * first, enough to fail a consumer's join over and over. Each consumer session of a process starts at
+ * the next broker of the configured list (whose order the deployment chooses: the launcher puts a
+ * replica's own host's broker first).
  */
-const bootstrapOffset = Math.floor(Math.random() * 1000)
-function bootstrapOrder(brokers: string[], turn = 0): string[] {
-  const first = (bootstrapOffset + turn) % brokers.length
+function bootstrapOrder(brokers: string[], turn: number): string[] {
+  const first = turn % brokers.length
   return [...brokers.slice(first), ...brokers.slice(0, first)]
 }
 
@@ -105,7 +105,7 @@ export class Publisher {
     this.#logger = logger
     this.#producer = new Producer({
       clientId,
-      bootstrapBrokers: bootstrapOrder(config.brokers),
+      bootstrapBrokers: config.brokers,
       ...login(config),
       serializers: stringSerializers,
       idempotent: true,
