@@ -81,7 +81,7 @@ export function loadConfig(env: Env = process.env, service?: ServiceName): Confi
     stockUrl: env.STOCK_URL ?? 'http://127.0.0.1:8000',
     idempotencyTtlSeconds: int(env, 'IDEMPOTENCY_TTL_SECONDS', 24 * 3600),
     // Under the gateway's 15 s read timeout for a checkout: a replica that answers is never taken for a dead one.
-    checkoutWaitMs: int(env, 'CHECKOUT_WAIT_MS', 12_000),
+    checkoutWaitMs: int(env, 'CHECKOUT_WAIT_MS', 10_000),
     maxCheckoutsInFlight: int(env, 'MAX_CHECKOUTS_IN_FLIGHT', 1000),
     staleAfterMs: int(env, 'SAGA_STALE_AFTER_MS', 5_000),
   }

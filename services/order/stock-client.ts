@@ -3,7 +3,7 @@
 // retry on the next replica (after a frozen one) answers it, not a timeout here.
 import { AppError } from '../../platform/errors.js'
 
-const PRICE_TIMEOUT_MS = 12_000
+const PRICE_TIMEOUT_MS = 11_000
 
 export class StockClient {
   constructor(private readonly baseUrl: string) {}
