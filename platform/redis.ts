@@ -150,31 +150,35 @@ export class DurabilityBarrier {
 
   wait(): Promise<void> {
     if (this.replicas <= 0) return Promise.resolve()
-    if (!this.#inFlight) return this.#send()
+    // A caller waits at most the budget from its arrival, also when it joins the next WAIT: a request
+    // that queued behind a failing one used to wait out both (10 s: as long as the gateway gives a
+    // replica, so the gateway's retry came late instead of the replica's fast 503).
+    const deadline = Date.now() + REPLICATION_ATTEMPTS * this.timeoutMs
+    if (!this.#inFlight) return this.#send(deadline)
     this.#next ??= this.#inFlight.then(noop, noop).then(() => {
       this.#next = undefined
-      return this.#send()
+      return this.#send(deadline)
     })
     return this.#next
   }
 
-  #send(): Promise<void> {
-    const sent = this.#waitForReplicas().finally(() => {
+  #send(deadline: number): Promise<void> {
+    const sent = this.#waitForReplicas(deadline).finally(() => {
       if (this.#inFlight === sent) this.#inFlight = undefined
     })
     this.#inFlight = sent
     return sent
   }
 
-  #waitForReplicas(): Promise<void> {
+  #waitForReplicas(deadline: number): Promise<void> {
     // A replica that is resyncing (after a restart or a failover) acknowledges again within seconds:
-    // keep asking for a while rather than failing the request at the first timeout.
+    // keep asking until the deadline rather than failing the request at the first timeout.
     const wait = async () => {
       let acked = 0
-      for (let attempt = 0; attempt < REPLICATION_ATTEMPTS; attempt++) {
+      do {
         acked = await this.redis.wait(this.replicas, this.timeoutMs)
         if (acked >= this.replicas) return
-      }
+      } while (Date.now() + this.timeoutMs <= deadline)
       metrics.redisErrors.inc({ operation: 'wait' })
       throw new Error(`only ${acked}/${this.replicas} Redis replicas acknowledged the write`)
     }
@@ -184,6 +188,7 @@ export class DurabilityBarrier {
 
 const noop = () => {}
 
+/** How many WAIT timeouts a caller's write may take to reach its replicas. */
 const REPLICATION_ATTEMPTS = 5
 
 /** Scripts prefix an answer repeated from an idempotency record with this, so replays can be counted. */

@@ -54,3 +54,13 @@ test('every path parameter is described', () => {
     }
   }
 })
+
+test('no value of the document was split by YAML (a comma in an unquoted flow-style value makes a new key)', () => {
+  const nulls: string[] = []
+  const walk = (value: unknown, path: string) => {
+    if (value === null) nulls.push(path)
+    else if (typeof value === 'object') for (const [key, child] of Object.entries(value)) walk(child, `${path}/${key}`)
+  }
+  walk(spec, '')
+  assert.deepEqual(nulls, [])
+})

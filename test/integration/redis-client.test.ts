@@ -2,14 +2,15 @@
 // connection is lost at a bad moment. ioredis gives up on a client for good ('end') when it is closed
 // while connecting; a service used to exit on that, and during a network partition three replicas on a
 // cut-off host did. The client must come back by itself, its subscriptions too. Also the chaos run's
-// check that every Sentinel's view is current before the next fault.
+// check that every Sentinel's view is current before the next fault, and the bound on waiting for
+// replicas (DurabilityBarrier).
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { loadConfig } from '../../platform/config.js'
 import { createLogger } from '../../platform/logger.js'
-import { closeRedis, connectRedis, keepConnected, type Redis } from '../../platform/redis.js'
+import { closeRedis, connectRedis, DurabilityBarrier, keepConnected, type Redis } from '../../platform/redis.js'
 import { redisNode, sentinelsSettled } from '../../tools/chaos/faults.js'
 import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
 import { waitUntil } from '../../tools/cluster/probes.js'
@@ -111,4 +112,36 @@ test('a client ioredis gives up on connects again, and resubscribes', async () =
   const heard = once(subscriber, 'message')
   await waitUntil('the subscriber to hear a publish', async () => (await client.publish('redis-client-test', 'hello')) === 1, 10_000)
   assert.deepEqual((await heard).slice(0, 2), ['redis-client-test', 'hello'])
+})
+
+test('a write whose replicas do not answer fails within its budget, also one that queued behind another wait', async () => {
+  await ready(paymentClient()) // the Sentinels answer again (the tests above froze them)
+  const master = await redisNode(cluster, 'payment', 'master')
+  const replicas = cluster.processes.filter((p) => p.role === 'redis' && p.name.startsWith('redis-payment-') && p.name !== master).map((p) => p.name)
+  const client = paymentClient()
+  await ready(client)
+  const timeoutMs = 200 // so the budget is 5 × 200 ms
+  const barrier = new DurabilityBarrier(client, 1, timeoutMs)
+  // WAIT counts the replicas that hold this connection's writes so far: each wait follows a write.
+  const write = (value: string) => client.set('redis-client-test:barrier', value)
+  for (const name of replicas) cluster.pause(name)
+  try {
+    await write('first')
+    const first = barrier.wait()
+    await sleep(500)
+    const arrived = Date.now()
+    await write('queued')
+    const queued = barrier.wait() // joins the WAIT after the one in flight
+    await assert.rejects(first, /only 0\/1 Redis replicas acknowledged/)
+    await assert.rejects(queued, /only 0\/1 Redis replicas acknowledged/)
+    // Its budget (1000 ms) from its arrival, plus at most one WAIT begun before the deadline. It used to
+    // wait out the first one's remaining 500 ms and then a budget of its own: 1500 ms.
+    const tookMs = Date.now() - arrived
+    assert.ok(tookMs < 1000 + timeoutMs, `the queued wait failed ${tookMs} ms after it began`)
+  } finally {
+    for (const name of replicas) cluster.resume(name)
+  }
+  await write('after')
+  await waitUntil('a replica to acknowledge again', async () => (await client.wait(1, 1000)) >= 1, 30_000)
+  await barrier.wait()
 })
