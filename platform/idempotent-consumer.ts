@@ -52,9 +52,20 @@ export interface ConsumerLoopOptions<T extends Topic> {
   publisher: Publisher
   /** Runs after a batch was applied and before its replies go out (the Redis replication barrier). */
   makeDurable: () => Promise<void>
+  /**
+   * Throws while this replica cannot do its work (e.g. a write made durable). Given, a replica whose
+   * batches have failed for HAND_OVER_AFTER_MS leaves its group until it passes, so that a replica
+   * that can takes its partitions: one cut off from its Redis by a partition held them for its length.
+   */
+  canWork?: () => Promise<void>
   logger: Logger
   maxBatch?: number
 }
+
+/** A replica whose batches failed this long hands its partitions over; longer than a Redis failover (5-7 s). */
+const HAND_OVER_AFTER_MS = 8000
+
+class HandOver extends Error {}
 
 interface Received {
   key: string
@@ -156,18 +167,22 @@ export class ConsumerLoop<T extends Topic> {
     while (this.#running) {
       const session = this.#session!
       const watchdog = this.#watch(session)
+      let handOver: HandOver | undefined
       try {
         await this.#run(session)
       } catch (err) {
-        this.#options.logger.error({ err: (err as Error).message }, 'consumer loop failed')
+        if (err instanceof HandOver) handOver = err
+        else this.#options.logger.error({ err: (err as Error).message }, 'consumer loop failed')
       } finally {
         clearInterval(watchdog)
       }
       if (!this.#running) return
-      this.#options.logger.warn({ groupId: this.#options.groupId }, 'consumer stream lost, reconnecting')
+      if (!handOver) this.#options.logger.warn({ groupId: this.#options.groupId }, 'consumer stream lost, reconnecting')
       // Forced, and not waited for long: leaving the group over a silent connection would hang.
       await within(session.stream.close(), CLOSE_WAIT_MS).catch(() => undefined)
       await within(session.consumer.close(true), CLOSE_WAIT_MS).catch(() => undefined)
+      this.#session = undefined // it owns no partition meanwhile
+      if (handOver) await this.#sitOut(handOver.message)
       this.#session = (await this.#reopen()) ?? session
     }
   }
@@ -216,6 +231,7 @@ export class ConsumerLoop<T extends Topic> {
    * failing by its own fault is set aside after POISON_ATTEMPTS, and the batch goes on without it.
    */
   async #applyUntilDone(batch: Received[]): Promise<Applied> {
+    const since = Date.now()
     for (let attempt = 1; ; attempt++) {
       try {
         const replies = await this.#apply(batch)
@@ -224,7 +240,24 @@ export class ConsumerLoop<T extends Topic> {
       } catch (err) {
         if (!this.#running) throw err
         this.#options.logger.error({ err: (err as Error).message, attempt, size: batch.length }, 'batch failed, retrying')
+        if (this.#options.canWork && Date.now() - since > HAND_OVER_AFTER_MS) throw new HandOver((err as Error).message)
         await sleep(Math.min(100 * attempt, 1000))
+      }
+    }
+  }
+
+  /** Out of the group (its session expires, and its partitions go to the others) until this replica can work. */
+  async #sitOut(reason: string): Promise<void> {
+    const { canWork, groupId, logger } = this.#options
+    metrics.kafkaErrors.inc({ operation: 'hand-over' })
+    logger.warn({ groupId, err: reason }, 'batches keep failing: leaving the group until this replica can work again')
+    for (let attempt = 1; this.#running; attempt++) {
+      try {
+        await canWork!()
+        logger.info({ groupId, attempt }, 'this replica can work again: rejoining the group')
+        return
+      } catch {
+        await sleep(1000)
       }
     }
   }

@@ -69,7 +69,7 @@ export const metrics = {
   }),
   kafkaErrors: new Counter({
     name: 'kafka_errors_total',
-    help: 'Kafka failures by operation: publish (a failed send attempt), consume (stream error), commit, reconnect, silent-member (a consumer session replaced after its coordinator stopped answering)',
+    help: 'Kafka failures by operation: publish (a failed send attempt), consume (stream error), commit, reconnect, silent-member (a consumer session replaced after its coordinator stopped answering), hand-over (a replica left its group, its batches failing)',
     labelNames: ['operation'] as const,
     registers: [registry],
   }),
@@ -78,4 +78,4 @@ export const metrics = {
 // Failures known in advance start at 0: a series that first appears at 1 hides that first failure
 // from increase() and rate(), so an alert on it would miss it; and a dashboard shows 0, not "no data".
 for (const operation of ['connection', 'wait', 'liveness', 'revive']) metrics.redisErrors.inc({ operation }, 0)
-for (const operation of ['publish', 'consume', 'commit', 'reconnect', 'silent-member']) metrics.kafkaErrors.inc({ operation }, 0)
+for (const operation of ['publish', 'consume', 'commit', 'reconnect', 'silent-member', 'hand-over']) metrics.kafkaErrors.inc({ operation }, 0)

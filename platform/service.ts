@@ -102,6 +102,11 @@ export async function startService<State, T extends Topic>(
         onDeadLetter: definition.consumes.deadLetter?.(state, context),
         publisher,
         makeDurable: context.durable,
+        // What every batch needs: a write to this service's Redis, made durable.
+        canWork: async () => {
+          await redis.set(`replica-probe:${config.instanceId}`, Date.now(), 'EX', 60)
+          await context.durable()
+        },
         logger,
       })
     : undefined

@@ -142,3 +142,44 @@ test('a member whose coordinator stops answering is given a new session, which h
   await waitUntil('the message after the freeze handled', async () => handled.includes(sagaId), 30_000, 100)
   assert.equal(await silentSessions(), before + 1, 'one session replaced, none once the coordinator answered again')
 })
+
+test('a replica whose batches keep failing hands its partitions over until it can work again', async () => {
+  for (const loop of loops.splice(0)) await loop.stop()
+  const groupId = `loop-${randomUUID()}`
+  let brokenCanWork = true
+  const handledBy = new Map<string, string>()
+  const member = (clientId: string, broken: boolean) =>
+    new ConsumerLoop({
+      kafka,
+      groupId,
+      clientId,
+      topic: Topics.stock,
+      publisher,
+      makeDurable: async () => {},
+      logger,
+      // The broken member's store is unreachable: every batch fails, as a connection error would.
+      handle: async (message) => {
+        if (broken) throw new Error('Command timed out')
+        handledBy.set(message.sagaId, clientId)
+        return { send: [] }
+      },
+      canWork: async () => {
+        if (broken && brokenCanWork) throw new Error('Command timed out')
+      },
+    })
+  const [broken, healthy] = [member(`${groupId}-broken`, true), member(`${groupId}-healthy`, false)]
+  loops.push(broken, healthy)
+  await broken.start()
+  await healthy.start()
+  await waitUntil('both members to own partitions', async () => broken.ownedPartitions().length > 0 && healthy.ownedPartitions().length > 0, 30_000, 100)
+  const handOvers = async () => (await metrics.kafkaErrors.get()).values.find((v) => v.labels.operation === 'hand-over')?.value ?? 0
+  const before = await handOvers()
+  // One message per partition of the broken member at least: keys spread over the partitions.
+  const sagaIds = Array.from({ length: 12 }, (_, i) => `handover-${i}-${randomUUID()}`)
+  await publisher.publish(sagaIds.map((sagaId) => ({ topic: Topics.stock, message: command(sagaId) })))
+  await waitUntil('every message handled by the healthy member', async () => sagaIds.every((id) => handledBy.has(id)), 60_000, 200)
+  assert.equal(await handOvers(), before + 1, 'the broken member handed over once')
+  assert.deepEqual(broken.ownedPartitions(), [], 'the broken member sits out')
+  brokenCanWork = false
+  await waitUntil('the broken member back in its group', async () => broken.ownedPartitions().length > 0, 30_000, 200)
+})
