@@ -91,6 +91,8 @@ export class ConsumerLoop<T extends Topic> {
   #session: Session | undefined
   #running = false
   #sessionsOpened = 0
+  /** Batches failing, none going through: since when, and the latest failure (Date.now()). */
+  #failing: { since: number; last: number } | undefined
   #stopped: Promise<void> = Promise.resolve()
   readonly #poison = new PoisonCounter()
 
@@ -231,16 +233,24 @@ export class ConsumerLoop<T extends Topic> {
    * failing by its own fault is set aside after POISON_ATTEMPTS, and the batch goes on without it.
    */
   async #applyUntilDone(batch: Received[]): Promise<Applied> {
-    const since = Date.now()
     for (let attempt = 1; ; attempt++) {
       try {
         const replies = await this.#apply(batch)
         await this.#options.makeDurable()
+        this.#failing = undefined
         return replies
       } catch (err) {
         if (!this.#running) throw err
         this.#options.logger.error({ err: (err as Error).message, attempt, size: batch.length }, 'batch failed, retrying')
-        if (this.#options.canWork && Date.now() - since > HAND_OVER_AFTER_MS) throw new HandOver((err as Error).message)
+        // Counted across sessions (a replica whose Kafka connections drop too keeps starting new
+        // batches), unless the failures stopped for a while.
+        const now = Date.now()
+        if (!this.#failing || now - this.#failing.last > HAND_OVER_AFTER_MS) this.#failing = { since: now, last: now }
+        this.#failing.last = now
+        if (this.#options.canWork && now - this.#failing.since > HAND_OVER_AFTER_MS) {
+          this.#failing = undefined
+          throw new HandOver((err as Error).message)
+        }
         await sleep(Math.min(100 * attempt, 1000))
       }
     }
