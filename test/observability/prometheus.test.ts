@@ -60,11 +60,16 @@ test('every process of the topology is a target, and every target is up', async 
   assert.deepEqual(targets.map((t) => t.labels.name).sort(), expected.sort())
 })
 
-test('a Kafka broker killed: KafkaBrokerDown fires, and resolves once it is back', async () => {
+// Frozen, not killed: a killed broker is restarted at once, and its exporter (an agent in the same JVM)
+// could answer again before a scrape (every 2 s) saw it gone.
+test('a Kafka broker that does not answer: KafkaBrokerDown fires, and resolves once it is back', async () => {
   await waitForAlert('KafkaBrokerDown', {}, false)
-  cluster.kill('kafka-1')
-  await waitForAlert('KafkaBrokerDown', { name: 'kafka-1' }, true)
-  await cluster.waitReady('kafka-1')
+  cluster.pause('kafka-1')
+  try {
+    await waitForAlert('KafkaBrokerDown', { name: 'kafka-1' }, true)
+  } finally {
+    cluster.resume('kafka-1')
+  }
   await waitForAlert('KafkaBrokerDown', { name: 'kafka-1' }, false)
 })
 
