@@ -80,7 +80,7 @@ export function loadConfig(env: Env = process.env, service?: ServiceName): Confi
     },
     stockUrl: env.STOCK_URL ?? 'http://127.0.0.1:8000',
     idempotencyTtlSeconds: int(env, 'IDEMPOTENCY_TTL_SECONDS', 24 * 3600),
-    // Under the gateway's 15 s read timeout for a checkout: a replica that answers is never taken for a dead one.
+    // Under the gateway's 13 s read timeout for a checkout: a replica that answers is never taken for a dead one.
     checkoutWaitMs: int(env, 'CHECKOUT_WAIT_MS', 10_000),
     maxCheckoutsInFlight: int(env, 'MAX_CHECKOUTS_IN_FLIGHT', 1000),
     staleAfterMs: int(env, 'SAGA_STALE_AFTER_MS', 5_000),
@@ -104,6 +104,16 @@ function int(env: Env, key: string, fallback: number): number {
   const value = Number(raw)
   if (!Number.isInteger(value) || value < 0) throw new Error(`${key} must be a non-negative integer (got ${raw})`)
   return value
+}
+
+/**
+ * The brokers, starting at the `index`-th (modulo their number). Their order matters: a Kafka client
+ * sends its metadata requests (a consumer also its search for the group coordinator) to the first one
+ * that takes a connection, and one cut off by a partition costs a timeout each time it comes first.
+ */
+export function brokersStartingAt(brokers: string[], index: number): string[] {
+  const first = index % brokers.length
+  return [...brokers.slice(first), ...brokers.slice(0, first)]
 }
 
 /** `host:port`, as REDIS_SENTINELS lists them. */

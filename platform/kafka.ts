@@ -1,7 +1,7 @@
 // The Kafka bus: topic set-up, a batching publisher, and consumers tuned for low latency.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
-import type { KafkaConfig } from './config.js'
+import { brokersStartingAt, type KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
 import { DEAD_LETTER_TOPIC } from './dead-letters.js'
 import { allTopics, type Outgoing } from './messages.js'
@@ -36,18 +36,6 @@ export const MEMBER_SILENCE_LIMIT_MS = REBALANCE_TIMEOUT_MS + 5000
  * in a rebalance: the client would keep sending them to a coordinator that does not answer.
  */
 export const FAILING_HEARTBEAT_LIMIT_MS = REBALANCE_TIMEOUT_MS + 1000
-
-/**
- * A client asks the first of its bootstrap brokers that takes a connection (for metadata; a consumer
- * also for its group coordinator), and one cut off by a partition costs a timeout each time it comes
- * first, enough to fail a consumer's join over and over. Each consumer session of a process starts at
- * the next broker of the configured list (whose order the deployment chooses: the launcher puts a
- * replica's own host's broker first).
- */
-function bootstrapOrder(brokers: string[], turn: number): string[] {
-  const first = turn % brokers.length
-  return [...brokers.slice(first), ...brokers.slice(0, first)]
-}
 
 /** The SASL login of every client, when the brokers require one. */
 const login = ({ sasl }: KafkaConfig) => (sasl ? { sasl } : {})
@@ -197,7 +185,11 @@ function toRecord(o: Outgoing, headers?: Record<string, string>): RawRecord {
   }
 }
 
-/** A consumer; `session` counts the ones this process opened for the group, to vary the first broker asked. */
+/**
+ * A consumer; `session` counts the ones this process opened for the group. Each session starts at the
+ * next broker of the list (see brokersStartingAt): one cut off by a partition, asked first every time,
+ * would fail its joins over and over.
+ */
 export function createConsumer(config: KafkaConfig, groupId: string, clientId: string, session = 0): StringConsumer {
   return new Consumer({
     clientId,
@@ -205,7 +197,7 @@ export function createConsumer(config: KafkaConfig, groupId: string, clientId: s
     // Static membership: a replica restarted under the same name takes its partitions straight back,
     // without a rebalance of the whole group (and without waiting out the dead member's session).
     groupInstanceId: clientId,
-    bootstrapBrokers: bootstrapOrder(config.brokers, session),
+    bootstrapBrokers: brokersStartingAt(config.brokers, session),
     ...login(config),
     deserializers: stringDeserializers,
     // A dead member's partitions move to a live one after this long: the stall a consumer crash causes.

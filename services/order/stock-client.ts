@@ -1,6 +1,7 @@
 // The order service asks the stock service for an item's price when a line is added (HTTP, keep-alive,
-// through the gateway). It waits longer than the gateway gives one stock replica, so that the gateway's
-// retry on the next replica (after a frozen one) answers it, not a timeout here.
+// through the gateway). It waits longer than the gateway gives one stock replica (10 s), so that the
+// gateway's retry on the next replica (after a frozen or cut-off one) answers it, not a timeout here;
+// and less than the gateway gives this order replica (13 s), which then answers 503 itself.
 import { AppError } from '../../platform/errors.js'
 
 const PRICE_TIMEOUT_MS = 11_000

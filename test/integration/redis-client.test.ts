@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { loadConfig } from '../../platform/config.js'
 import { createLogger } from '../../platform/logger.js'
 import { closeRedis, connectRedis, DurabilityBarrier, keepConnected, type Redis } from '../../platform/redis.js'
-import { redisNode, sentinelsSettled } from '../../tools/chaos/faults.js'
+import { groupMembers, redisNode, sentinelsSettled } from '../../tools/chaos/faults.js'
 import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
 import { waitUntil } from '../../tools/cluster/probes.js'
 
@@ -117,7 +117,7 @@ test('a client ioredis gives up on connects again, and resubscribes', async () =
 test('a write whose replicas do not answer fails within its budget, also one that queued behind another wait', async () => {
   await ready(paymentClient()) // the Sentinels answer again (the tests above froze them)
   const master = await redisNode(cluster, 'payment', 'master')
-  const replicas = cluster.processes.filter((p) => p.role === 'redis' && p.name.startsWith('redis-payment-') && p.name !== master).map((p) => p.name)
+  const replicas = groupMembers(cluster, 'payment').map((p) => p.name).filter((name) => name !== master)
   const client = paymentClient()
   await ready(client)
   const timeoutMs = 200 // so the budget is 5 × 200 ms

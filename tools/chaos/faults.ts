@@ -192,7 +192,7 @@ export async function sentinelsSettled(cluster: Cluster): Promise<boolean> {
 }
 
 /** The Redis processes of a data group (named redis-<group>-N). */
-function groupMembers(cluster: Cluster, group: DataGroup) {
+export function groupMembers(cluster: Cluster, group: DataGroup) {
   return cluster.processes.filter((p) => p.role === 'redis' && p.name.startsWith(`redis-${group}-`))
 }
 

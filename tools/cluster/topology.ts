@@ -1,5 +1,6 @@
 // The whole cluster of each profile, declared in one place (as .NET Aspire's AppHost does):
 // which processes exist, their ports, what each waits for, and the environment each service gets.
+import { brokersStartingAt } from '../../platform/config.js'
 import { clusterCredentials, KAFKA_SASL_MECHANISM, redisAclLines, type Credentials } from './credentials.js'
 import { newKafkaClusterId, kafkaNodeSpec, type KafkaNode, type KafkaSettings } from './kafka.js'
 import { gatewaySpec } from './nginx.js'
@@ -202,16 +203,14 @@ export async function buildTopology(profileName: ProfileName, runDir: string, po
   const serviceEnv = (role: ServiceRole, instance: number): Record<string, string> => {
     const endpoint = redis[DATA_GROUP_OF[role]]
     const placed = serviceEndpoints.get(`${role}-${instance}`)
-    const firstBroker = (instance - 1) % kafkaBrokers.length
     return {
       SERVICE_NAME: role,
       INSTANCE_ID: `${role}-${instance}`,
       HTTP_HOST: placed?.address ?? '127.0.0.1',
       HTTP_PORT: String(placed?.port ?? 0),
-      // Replica i asks broker i first (on its own host in the hosts profile): a Kafka client sends its
-      // metadata requests to the first broker that takes a connection, so one cut off elsewhere does
-      // not slow every client, and on one machine the first broker is not everyone's.
-      KAFKA_BROKERS: [...kafkaBrokers.slice(firstBroker), ...kafkaBrokers.slice(0, firstBroker)].join(','),
+      // Replica i asks broker i first (on its own host in the hosts profile; see brokersStartingAt): one
+      // cut off elsewhere does not slow every client, and on one machine the first broker is not everyone's.
+      KAFKA_BROKERS: brokersStartingAt(kafkaBrokers, instance - 1).join(','),
       KAFKA_REPLICATION_FACTOR: String(kafka.replicationFactor),
       KAFKA_MIN_INSYNC: String(kafka.minInsyncReplicas),
       ...(endpoint.sentinels
