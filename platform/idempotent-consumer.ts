@@ -15,10 +15,10 @@ import type { KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
 import { decodeMessage, type Outgoing, type Topic, type TopicMessages } from './messages.js'
 import { metrics } from './metrics.js'
+import { OffsetCommitter } from './offset-committer.js'
 import { Attr, context, contextFromKafkaHeaders, endSpan, messageAttributes, SpanKind, SpanName, startSpan, tracing } from './telemetry.js'
 
 const MAX_BATCHES_IN_FLIGHT = 8
-const COMMIT_INTERVAL_MS = 200
 /** How long a lost session is given to close before the next one opens. */
 const CLOSE_WAIT_MS = 2000
 
@@ -332,52 +332,6 @@ export class ConsumerLoop<T extends Topic> {
       return
     }
     offsets.markDone(batch)
-  }
-}
-
-/**
- * Offsets whose messages are fully handled, committed in one request for all partitions, at most one
- * request in flight and one per COMMIT_INTERVAL_MS: under load commits coalesce instead of queueing.
- */
-class OffsetCommitter {
-  readonly #done = new Map<string, { topic: string; partition: number; offset: bigint }>()
-  #committing: Promise<void> | undefined
-
-  constructor(
-    private readonly consumer: StringConsumer,
-    private readonly logger: Logger,
-  ) {}
-
-  markDone(records: Received[]): void {
-    for (const { topic, partition, offset } of records) {
-      const key = `${topic}:${partition}`
-      const known = this.#done.get(key)
-      if (!known || known.offset < offset + 1n) this.#done.set(key, { topic, partition, offset: offset + 1n })
-    }
-    if (!this.#committing) this.#committing = this.#commitPending()
-  }
-
-  async flush(): Promise<void> {
-    while (this.#committing) await this.#committing
-  }
-
-  async #commitPending(): Promise<void> {
-    while (this.#done.size > 0) {
-      // Each commit is a replicated write on the broker: a few per second are plenty, since a crash
-      // only redelivers what was handled since the last one, and redelivery is harmless.
-      await sleep(COMMIT_INTERVAL_MS)
-      // leaderEpoch -1: "unknown", which the broker accepts for a commit.
-      const offsets = [...this.#done.values()].map((o) => ({ ...o, leaderEpoch: -1 }))
-      this.#done.clear()
-      try {
-        await this.consumer.commit({ offsets })
-      } catch (err) {
-        // Lost to a rebalance or a broker failover: only means a redelivery, which the handlers absorb.
-        metrics.kafkaErrors.inc({ operation: 'commit' })
-        this.logger.warn({ err: (err as Error).message }, 'offset commit failed')
-      }
-    }
-    this.#committing = undefined
   }
 }
 

@@ -9,10 +9,11 @@ import { Consumer, stringDeserializers } from '@platformatic/kafka'
 import type { KafkaConfig } from '../../platform/config.js'
 import { DEAD_LETTER_TOPIC, POISON_ATTEMPTS } from '../../platform/dead-letters.js'
 import { ConsumerLoop, type MessageHandler } from '../../platform/idempotent-consumer.js'
-import { ensureTopics, MEMBER_SILENCE_LIMIT_MS, Publisher } from '../../platform/kafka.js'
+import { createConsumer, ensureTopics, MEMBER_SILENCE_LIMIT_MS, Publisher } from '../../platform/kafka.js'
 import { createLogger } from '../../platform/logger.js'
 import { Topics, type StockCommand } from '../../platform/messages.js'
 import { metrics } from '../../platform/metrics.js'
+import { OffsetCommitter } from '../../platform/offset-committer.js'
 import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
 import { waitUntil } from '../../tools/cluster/probes.js'
 
@@ -182,4 +183,36 @@ test('a replica whose batches keep failing hands its partitions over until it ca
   assert.deepEqual(broken.ownedPartitions(), [], 'the broken member sits out')
   brokenCanWork = false
   await waitUntil('the broken member back in its group', async () => broken.ownedPartitions().length > 0, 30_000, 200)
+})
+
+test('a consumer no longer in its group commits nothing: the broker would close the connection its rejoin runs on', async () => {
+  const groupId = `committer-${randomUUID()}`
+  const commitFailures = async () => (await metrics.kafkaErrors.get()).values.find((v) => v.labels.operation === 'commit')?.value ?? 0
+  const consumer = createConsumer(kafka, groupId, groupId)
+  const stream = await consumer.consume({ topics: [Topics.stock], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+  let commitsSent = 0
+  const commit = consumer.commit.bind(consumer) as (options: Parameters<typeof consumer.commit>[0]) => Promise<void>
+  consumer.commit = ((options: Parameters<typeof consumer.commit>[0]) => (commitsSent++, commit(options))) as typeof consumer.commit
+  const committer = new OffsetCommitter(consumer, logger)
+  const committed = async () => (await consumer.listCommittedOffsets({ topics: [{ topic: Topics.stock, partitions: [0] }] })).get(Topics.stock)?.[0]
+  try {
+    // As a member, the offset after the handled message is committed.
+    committer.markDone([{ topic: Topics.stock, partition: 0, offset: 4n }])
+    await committer.flush()
+    assert.equal(commitsSent, 1)
+    assert.equal(await committed(), 5n)
+    // Out of the group (as after the coordinator forgot it): the client clears its member id, and a
+    // commit would go out with none, a request the broker answers by closing the connection.
+    await consumer.leaveGroup(true)
+    assert.equal(consumer.memberId, null)
+    const failuresBefore = await commitFailures()
+    committer.markDone([{ topic: Topics.stock, partition: 0, offset: 9n }])
+    await committer.flush()
+    assert.equal(commitsSent, 1, 'no commit sent without a member id')
+    assert.equal(await commitFailures(), failuresBefore, 'no commit failed')
+    assert.equal(await committed(), 5n, 'the offset committed as a member stands')
+  } finally {
+    await stream.close().catch(() => undefined)
+    await consumer.close(true)
+  }
 })
