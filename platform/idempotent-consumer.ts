@@ -53,19 +53,20 @@ export interface ConsumerLoopOptions<T extends Topic> {
   /** Runs after a batch was applied and before its replies go out (the Redis replication barrier). */
   makeDurable: () => Promise<void>
   /**
-   * Throws while this replica cannot do its work (e.g. a write made durable). Given, a replica whose
-   * batches have failed for HAND_OVER_AFTER_MS leaves its group until it passes, so that a replica
-   * that can takes its partitions: one cut off from its Redis by a partition held them for its length.
+   * Throws while this replica cannot do its work (e.g. a write made durable). Given, a replica for
+   * which it failed for HAND_OVER_AFTER_MS leaves its group until it passes, so that a replica that
+   * can takes its partitions: one cut off from its Redis by a partition held them for its length.
    */
   canWork?: () => Promise<void>
   logger: Logger
   maxBatch?: number
 }
 
-/** A replica whose batches failed this long hands its partitions over; longer than a Redis failover (5-7 s). */
+/** A replica that could not work this long hands its partitions over; longer than a Redis failover (5-7 s). */
 const HAND_OVER_AFTER_MS = 8000
-
-class HandOver extends Error {}
+/** With no batch gone through for this long, the replica checks whether it can still work (canWork). */
+const PROBE_IDLE_MS = 1000
+const PROBE_TIMEOUT_MS = 2000
 
 interface Received {
   key: string
@@ -84,6 +85,11 @@ interface Session {
   offsets: OffsetCommitter
   /** When it joined its group (Date.now()). */
   joinedAt: number
+  /** Why the session ended early, once it did: the loop then closes it and opens the next. */
+  lost?: { reason: string; handOver: boolean }
+  /** Resolves once the session is lost: the loop's waits race it. */
+  whenLost: Promise<void>
+  lose(reason: string, handOver?: boolean): void
 }
 
 export class ConsumerLoop<T extends Topic> {
@@ -91,8 +97,9 @@ export class ConsumerLoop<T extends Topic> {
   #session: Session | undefined
   #running = false
   #sessionsOpened = 0
-  /** Batches failing, none going through: since when, and the latest failure (Date.now()). */
-  #failing: { since: number; last: number } | undefined
+  /** When this replica last did its work: a batch made durable, or canWork passed (Date.now()). */
+  #workedAt = Date.now()
+  #probing = false
   #stopped: Promise<void> = Promise.resolve()
   readonly #poison = new PoisonCounter()
 
@@ -110,6 +117,7 @@ export class ConsumerLoop<T extends Topic> {
   async start(): Promise<void> {
     this.#running = true
     this.#session = await this.#reopen()
+    this.#workedAt = Date.now()
     this.#stopped = this.#supervise()
   }
 
@@ -130,38 +138,75 @@ export class ConsumerLoop<T extends Topic> {
       void consumer.close(true).catch(() => undefined)
       throw new Error(`joining the group took longer than ${MEMBER_SILENCE_LIMIT_MS} ms`)
     }
+    let lost!: () => void
+    const session: Session = {
+      consumer,
+      stream: stream as unknown as Session['stream'],
+      offsets: new OffsetCommitter(consumer, logger),
+      joinedAt: Date.now(),
+      whenLost: new Promise((resolve) => (lost = resolve)),
+      lose(reason, handOver = false) {
+        this.lost ??= { reason, handOver }
+        lost()
+      },
+    }
+    // A failed fetch destroys the stream, whose 'close' comes only once its connections closed: over
+    // a link a partition left silent, not before it heals. The session ends at the error.
     stream.on('error', (err: Error) => {
       metrics.kafkaErrors.inc({ operation: 'consume' })
       logger.error({ err: err.message, groupId }, 'consumer stream error')
+      session.lose(err.message)
     })
     // The client gives a member up when it cannot rejoin its group in time (a coordinator unreachable
     // for a while), and says so with an 'error' event: unheard, that event would end the process.
-    // Closing the stream ends this session; the loop then opens a new one.
     consumer.on('error', (err: Error) => {
       metrics.kafkaErrors.inc({ operation: 'consume' })
       logger.error({ err: err.message, groupId }, 'consumer left its group, rejoining with a new session')
-      void stream.close().catch(() => undefined)
+      session.lose(err.message)
     })
-    return { consumer, stream: stream as unknown as Session['stream'], offsets: new OffsetCommitter(consumer, logger), joinedAt: Date.now() }
+    return session
   }
 
-  /** Ends the session (its stream, so the loop opens a new one) once its member has gone silent too long. */
+  /**
+   * Ends the session once its member has gone silent too long (the loop then opens a new one), or
+   * once this replica could not work for HAND_OVER_AFTER_MS (the loop then sits out).
+   */
   #watch(session: Session): NodeJS.Timeout {
     const { groupId, logger } = this.#options
-    const { consumer, stream } = session
+    const { consumer } = session
     // Heartbeat errors that are not the group's own (those make the client rejoin): timeouts, lost connections.
     let heartbeatFailing = false
     consumer.on('consumer:heartbeat:error', () => (heartbeatFailing = true))
     consumer.on('consumer:heartbeat:end', () => (heartbeatFailing = false))
     const timer = setInterval(() => {
+      if (session.lost) return
       const silentMs = Date.now() - (consumer.lastHeartbeat?.getTime() ?? session.joinedAt)
       const limit = heartbeatFailing ? FAILING_HEARTBEAT_LIMIT_MS : MEMBER_SILENCE_LIMIT_MS
-      if (silentMs <= limit || stream.destroyed) return
-      metrics.kafkaErrors.inc({ operation: 'silent-member' })
-      logger.warn({ groupId, silentMs, heartbeatFailing }, 'no heartbeat answered by the group coordinator: replacing the consumer session')
-      void stream.close().catch(() => undefined)
+      if (silentMs > limit) {
+        metrics.kafkaErrors.inc({ operation: 'silent-member' })
+        logger.warn({ groupId, silentMs, heartbeatFailing }, 'no heartbeat answered by the group coordinator: replacing the consumer session')
+        session.lose('silent member')
+      } else void this.#checkWork(session)
     }, 1000)
     return timer.unref()
+  }
+
+  /**
+   * Asks, while no batch has gone through lately, whether this replica can still work; one that could
+   * not for HAND_OVER_AFTER_MS hands its partitions over. Batches alone would not tell: a replica cut
+   * off from its Redis often gets none, its fetches failing too, and yet it keeps its partitions.
+   */
+  async #checkWork(session: Session): Promise<void> {
+    const { canWork } = this.#options
+    if (!canWork || this.#probing || Date.now() - this.#workedAt < PROBE_IDLE_MS) return
+    this.#probing = true
+    try {
+      const failure = await within(canWork().then(() => '', (err: Error) => err.message), PROBE_TIMEOUT_MS)
+      if (failure === '') this.#workedAt = Date.now()
+      else if (Date.now() - this.#workedAt > HAND_OVER_AFTER_MS) session.lose(failure ?? 'timed out', true)
+    } finally {
+      this.#probing = false
+    }
   }
 
   /** Runs the loop; when the client loses its stream (e.g. a broker died), opens a new one and goes on. */
@@ -169,22 +214,21 @@ export class ConsumerLoop<T extends Topic> {
     while (this.#running) {
       const session = this.#session!
       const watchdog = this.#watch(session)
-      let handOver: HandOver | undefined
       try {
         await this.#run(session)
       } catch (err) {
-        if (err instanceof HandOver) handOver = err
-        else this.#options.logger.error({ err: (err as Error).message }, 'consumer loop failed')
+        this.#options.logger.error({ err: (err as Error).message }, 'consumer loop failed')
       } finally {
         clearInterval(watchdog)
       }
       if (!this.#running) return
-      if (!handOver) this.#options.logger.warn({ groupId: this.#options.groupId }, 'consumer stream lost, reconnecting')
+      const handOver = session.lost?.handOver
+      if (!handOver) this.#options.logger.warn({ groupId: this.#options.groupId, err: session.lost?.reason }, 'consumer stream lost, reconnecting')
       // Forced, and not waited for long: leaving the group over a silent connection would hang.
       await within(session.stream.close(), CLOSE_WAIT_MS).catch(() => undefined)
       await within(session.consumer.close(true), CLOSE_WAIT_MS).catch(() => undefined)
       this.#session = undefined // it owns no partition meanwhile
-      if (handOver) await this.#sitOut(handOver.message)
+      if (handOver) await this.#sitOut(session.lost!.reason)
       this.#session = (await this.#reopen()) ?? session
     }
   }
@@ -204,53 +248,50 @@ export class ConsumerLoop<T extends Topic> {
   }
 
   /** Consumes until the stream ends (stop, or a lost connection). */
-  async #run({ stream, offsets }: Session): Promise<void> {
+  async #run(session: Session): Promise<void> {
+    const { stream, offsets, whenLost } = session
     const max = this.#options.maxBatch ?? 500
     const waitReadable = readableSignal(stream)
     // Replies of a batch are published (in order) while the next batch is already being applied.
     let inFlight = 0
     let newest: Promise<void> = Promise.resolve()
-    while (this.#running && !stream.destroyed) {
+    while (this.#running && !session.lost && !stream.destroyed) {
       const batch: Received[] = []
       let next: unknown
       while (batch.length < max && (next = stream.read()) !== null) batch.push(next as Received)
       if (batch.length === 0) {
-        await waitReadable()
+        await Promise.race([waitReadable(), whenLost])
         continue
       }
-      const applied = await this.#applyUntilDone(batch)
+      const applied = await this.#applyUntilDone(batch, session)
+      if (!applied) break
       inFlight++
       newest = this.#announce(batch, applied, offsets).finally(() => inFlight--)
       // The publisher keeps order, so once the newest batch is out, all earlier ones are too.
-      if (inFlight >= MAX_BATCHES_IN_FLIGHT) await newest
+      if (inFlight >= MAX_BATCHES_IN_FLIGHT) await Promise.race([newest, whenLost])
     }
-    await newest
-    await offsets.flush()
+    // A lost session leaves what it could not publish to the publisher, which keeps trying: not
+    // committed, the batches go to whoever consumes their partitions next.
+    await Promise.race([newest, whenLost])
+    await within(offsets.flush(), CLOSE_WAIT_MS)
   }
 
   /**
    * Handlers are idempotent, so a failed batch is simply applied again until it goes through; a message
    * failing by its own fault is set aside after POISON_ATTEMPTS, and the batch goes on without it.
    */
-  async #applyUntilDone(batch: Received[]): Promise<Applied> {
+  async #applyUntilDone(batch: Received[], session: Session): Promise<Applied | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
         const replies = await this.#apply(batch)
         await this.#options.makeDurable()
-        this.#failing = undefined
+        this.#workedAt = Date.now()
         return replies
       } catch (err) {
         if (!this.#running) throw err
         this.#options.logger.error({ err: (err as Error).message, attempt, size: batch.length }, 'batch failed, retrying')
-        // Counted across sessions (a replica whose Kafka connections drop too keeps starting new
-        // batches), unless the failures stopped for a while.
-        const now = Date.now()
-        if (!this.#failing || now - this.#failing.last > HAND_OVER_AFTER_MS) this.#failing = { since: now, last: now }
-        this.#failing.last = now
-        if (this.#options.canWork && now - this.#failing.since > HAND_OVER_AFTER_MS) {
-          this.#failing = undefined
-          throw new HandOver((err as Error).message)
-        }
+        // The next session gets the batch again (from the last commit), or another replica does.
+        if (session.lost) return undefined
         await sleep(Math.min(100 * attempt, 1000))
       }
     }
@@ -265,6 +306,7 @@ export class ConsumerLoop<T extends Topic> {
       try {
         await canWork!()
         logger.info({ groupId, attempt }, 'this replica can work again: rejoining the group')
+        this.#workedAt = Date.now()
         return
       } catch {
         await sleep(1000)
