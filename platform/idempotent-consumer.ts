@@ -67,6 +67,8 @@ const HAND_OVER_AFTER_MS = 8000
 /** With no batch gone through for this long, the replica checks whether it can still work (canWork). */
 const PROBE_IDLE_MS = 1000
 const PROBE_TIMEOUT_MS = 2000
+/** A replica whose replies have been trying to go out this long cannot work: its publisher is stuck. */
+const PUBLISH_STUCK_MS = 2000
 
 interface Received {
   key: string
@@ -197,16 +199,23 @@ export class ConsumerLoop<T extends Topic> {
    * off from its Redis often gets none, its fetches failing too, and yet it keeps its partitions.
    */
   async #checkWork(session: Session): Promise<void> {
-    const { canWork } = this.#options
-    if (!canWork || this.#probing || Date.now() - this.#workedAt < PROBE_IDLE_MS) return
+    if (!this.#options.canWork || this.#probing || Date.now() - this.#workedAt < PROBE_IDLE_MS) return
     this.#probing = true
     try {
-      const failure = await within(canWork().then(() => '', (err: Error) => err.message), PROBE_TIMEOUT_MS)
-      if (failure === '') this.#workedAt = Date.now()
-      else if (Date.now() - this.#workedAt > HAND_OVER_AFTER_MS) session.lose(failure ?? 'timed out', true)
+      const failure = await this.#whyCannotWork()
+      if (failure === undefined) this.#workedAt = Date.now()
+      else if (Date.now() - this.#workedAt > HAND_OVER_AFTER_MS) session.lose(failure, true)
     } finally {
       this.#probing = false
     }
+  }
+
+  /** Why this replica cannot work now (undefined if it can): its store, or its replies stuck. */
+  async #whyCannotWork(): Promise<string | undefined> {
+    // Cut off from one broker, a replica may reach its Redis and fetch, yet publish no reply.
+    if (this.#options.publisher.pendingMs() > PUBLISH_STUCK_MS) return 'replies not going out'
+    const failure = await within(this.#options.canWork!().then(() => '', (err: Error) => err.message), PROBE_TIMEOUT_MS)
+    return failure === '' ? undefined : (failure ?? 'timed out')
   }
 
   /** Runs the loop; when the client loses its stream (e.g. a broker died), opens a new one and goes on. */
@@ -270,9 +279,9 @@ export class ConsumerLoop<T extends Topic> {
       // The publisher keeps order, so once the newest batch is out, all earlier ones are too.
       if (inFlight >= MAX_BATCHES_IN_FLIGHT) await Promise.race([newest, whenLost])
     }
-    // A lost session leaves what it could not publish to the publisher, which keeps trying: not
-    // committed, the batches go to whoever consumes their partitions next.
-    await Promise.race([newest, whenLost])
+    // What is not out yet stays with the publisher, which keeps trying; not committed, its batches go
+    // to whoever consumes their partitions next. A lost session does not wait for it, a stop a little.
+    await within(Promise.race([newest, whenLost]), CLOSE_WAIT_MS)
     await within(offsets.flush(), CLOSE_WAIT_MS)
   }
 
@@ -283,9 +292,13 @@ export class ConsumerLoop<T extends Topic> {
   async #applyUntilDone(batch: Received[], session: Session): Promise<Applied | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const replies = await this.#apply(batch)
-        await this.#options.makeDurable()
-        this.#workedAt = Date.now()
+        // A lost session stops waiting for an attempt (over a silent link, up to Redis's 5 s timeout):
+        // left to finish on its own, it changes nothing a redelivery would not.
+        const tried = this.#apply(batch).then(async (applied) => (await this.#options.makeDurable(), applied))
+        tried.catch(() => undefined)
+        const replies = await Promise.race([tried, session.whenLost])
+        if (!replies) return undefined
+        if (this.#options.publisher.pendingMs() < PUBLISH_STUCK_MS) this.#workedAt = Date.now()
         return replies
       } catch (err) {
         if (!this.#running) throw err
@@ -299,18 +312,16 @@ export class ConsumerLoop<T extends Topic> {
 
   /** Out of the group (its session expires, and its partitions go to the others) until this replica can work. */
   async #sitOut(reason: string): Promise<void> {
-    const { canWork, groupId, logger } = this.#options
+    const { groupId, logger } = this.#options
     metrics.kafkaErrors.inc({ operation: 'hand-over' })
-    logger.warn({ groupId, err: reason }, 'batches keep failing: leaving the group until this replica can work again')
+    logger.warn({ groupId, err: reason }, 'this replica cannot work: leaving the group until it can again')
     for (let attempt = 1; this.#running; attempt++) {
-      try {
-        await canWork!()
+      if ((await this.#whyCannotWork()) === undefined) {
         logger.info({ groupId, attempt }, 'this replica can work again: rejoining the group')
         this.#workedAt = Date.now()
         return
-      } catch {
-        await sleep(1000)
       }
+      await sleep(1000)
     }
   }
 

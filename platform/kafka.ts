@@ -86,6 +86,8 @@ export class Publisher {
   readonly #producer: Producer<string, string, string, string>
   #queue: { records: RawRecord[]; done: (err?: Error) => void }[] = []
   #sending = false
+  /** When the send under way began (Date.now()), counting its retries; undefined when none is. */
+  #sendingSince: number | undefined
   #closed = false
   readonly #logger: Logger
 
@@ -148,6 +150,7 @@ export class Publisher {
       const batch = this.#queue
       this.#queue = []
       const messages = batch.flatMap((entry) => entry.records)
+      this.#sendingSince = Date.now()
       // A failed send is retried until it goes through (or the publisher closes): callers rely on
       // publish order, and a consumer commits its offsets only after its replies are out.
       for (let attempt = 1; ; attempt++) {
@@ -165,8 +168,18 @@ export class Publisher {
           await sleep(Math.min(100 * attempt, 1000))
         }
       }
+      this.#sendingSince = undefined
     }
     this.#sending = false
+  }
+
+  /**
+   * How long the send under way has been trying (0 when none is). Sends take milliseconds; one that
+   * cannot reach a partition's leader (a partition between this process and that broker) keeps
+   * trying, and holds back every message after it.
+   */
+  pendingMs(): number {
+    return this.#sendingSince === undefined ? 0 : Date.now() - this.#sendingSince
   }
 
   async close(): Promise<void> {

@@ -188,6 +188,47 @@ test('a replica that cannot work hands its partitions over, with no message to f
   await waitUntil('the broken member back in its group', async () => broken.ownedPartitions().length > 0, 30_000, 200)
 })
 
+test('a replica whose replies cannot go out hands its partitions over', async () => {
+  for (const loop of loops.splice(0)) await loop.stop()
+  const groupId = `loop-${randomUUID()}`
+  const handOvers = async () => (await metrics.kafkaErrors.get()).values.find((v) => v.labels.operation === 'hand-over')?.value ?? 0
+  // Its Redis answers, but no broker does: as a replica cut off from the leader of its replies' partition.
+  const stuckPublisher = new Publisher({ ...kafka, brokers: ['127.0.0.1:1'] }, 'stuck-publisher', logger)
+  const handledBy = new Map<string, string>()
+  const member = (clientId: string, memberPublisher: Publisher) =>
+    new ConsumerLoop({
+      kafka,
+      groupId,
+      clientId,
+      topic: Topics.stock,
+      publisher: memberPublisher,
+      makeDurable: async () => {},
+      logger,
+      handle: async (message) => {
+        handledBy.set(message.sagaId, clientId)
+        return { send: [{ topic: Topics.saga, message: { type: 'StockReserved', sagaId: message.sagaId, orderId: message.orderId, items: message.items } }] }
+      },
+      canWork: async () => {},
+    })
+  const [stuck, healthy] = [member(`${groupId}-stuck`, stuckPublisher), member(`${groupId}-healthy`, publisher)]
+  loops.push(stuck, healthy)
+  try {
+    await stuck.start()
+    await healthy.start()
+    await waitUntil('both members to own partitions', async () => stuck.ownedPartitions().length > 0 && healthy.ownedPartitions().length > 0, 30_000, 100)
+    const before = await handOvers()
+    const sagaIds = Array.from({ length: 12 }, (_, i) => `stuck-${i}-${randomUUID()}`)
+    await publisher.publish(sagaIds.map((sagaId) => ({ topic: Topics.stock, message: command(sagaId) })))
+    // What the stuck member handled is not committed: the healthy member gets it again, and answers.
+    await waitUntil('every message handled by the healthy member', async () => sagaIds.every((id) => handledBy.get(id) === `${groupId}-healthy`), 60_000, 200)
+    assert.equal(await handOvers(), before + 1, 'the stuck member handed over once')
+    assert.deepEqual(stuck.ownedPartitions(), [], 'the stuck member sits out while its replies cannot go out')
+  } finally {
+    await stuck.stop()
+    await stuckPublisher.close()
+  }
+})
+
 test('a consumer no longer in its group commits nothing: the broker would close the connection its rejoin runs on', async () => {
   const groupId = `committer-${randomUUID()}`
   const commitFailures = async () => (await metrics.kafkaErrors.get()).values.find((v) => v.labels.operation === 'commit')?.value ?? 0
