@@ -7,20 +7,20 @@
 // A message that can never be handled is set aside on the dead-letter topic (dead-letters.ts), and
 // the service may answer for it (a refusal that ends its saga).
 // Each message's handling is a consumer span continuing the trace in its headers; its replies carry it on.
+// The loop runs one consumer session after another (consumer-session.ts): a session lost (a failed
+// fetch, a silent coordinator) is replaced, and a replica that cannot work leaves its group a while.
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Readable } from 'node:stream'
 import { deadLetterRecord, decodeEnvelope, isMessageFault, POISON_ATTEMPTS, PoisonCounter, type Envelope } from './dead-letters.js'
-import { createConsumer, FAILING_HEARTBEAT_LIMIT_MS, MEMBER_SILENCE_LIMIT_MS, type Publisher, type RawRecord, type StringConsumer } from './kafka.js'
+import { CLOSE_WAIT_MS, closeSession, openSession, readableSignal, within, type Session } from './consumer-session.js'
+import { FAILING_HEARTBEAT_LIMIT_MS, MEMBER_SILENCE_LIMIT_MS, type Publisher, type RawRecord } from './kafka.js'
 import type { KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
 import { decodeMessage, type Outgoing, type Topic, type TopicMessages } from './messages.js'
 import { metrics } from './metrics.js'
-import { OffsetCommitter } from './offset-committer.js'
+import type { OffsetCommitter } from './offset-committer.js'
 import { Attr, context, contextFromKafkaHeaders, endSpan, messageAttributes, SpanKind, SpanName, startSpan, tracing } from './telemetry.js'
 
 const MAX_BATCHES_IN_FLIGHT = 8
-/** How long a lost session is given to close before the next one opens. */
-const CLOSE_WAIT_MS = 2000
 
 /** What handling a message leads to, once the batch it came in is durable. */
 export interface Reaction {
@@ -81,19 +81,6 @@ interface Received {
   headers: Map<string, string>
 }
 
-interface Session {
-  consumer: StringConsumer
-  stream: Readable & { close(): Promise<void> }
-  offsets: OffsetCommitter
-  /** When it joined its group (Date.now()). */
-  joinedAt: number
-  /** Why the session ended early, once it did: the loop then closes it and opens the next. */
-  lost?: { reason: string; handOver: boolean }
-  /** Resolves once the session is lost: the loop's waits race it. */
-  whenLost: Promise<void>
-  lose(reason: string, handOver?: boolean): void
-}
-
 export class ConsumerLoop<T extends Topic> {
   readonly #options: ConsumerLoopOptions<T>
   #session: Session | undefined
@@ -128,45 +115,6 @@ export class ConsumerLoop<T extends Topic> {
     await this.#session?.stream.close().catch(() => undefined)
     await this.#stopped
     await this.#session?.consumer.close().catch(() => undefined)
-  }
-
-  async #open(): Promise<Session> {
-    const { kafka, groupId, clientId, topic, logger } = this.#options
-    const consumer = createConsumer(kafka, groupId, clientId, this.#sessionsOpened++)
-    const consuming = consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
-    const stream = await within(consuming, MEMBER_SILENCE_LIMIT_MS)
-    if (!stream) {
-      void consuming.then((late) => late.close()).catch(() => undefined)
-      void consumer.close(true).catch(() => undefined)
-      throw new Error(`joining the group took longer than ${MEMBER_SILENCE_LIMIT_MS} ms`)
-    }
-    let lost!: () => void
-    const session: Session = {
-      consumer,
-      stream: stream as unknown as Session['stream'],
-      offsets: new OffsetCommitter(consumer, logger),
-      joinedAt: Date.now(),
-      whenLost: new Promise((resolve) => (lost = resolve)),
-      lose(reason, handOver = false) {
-        this.lost ??= { reason, handOver }
-        lost()
-      },
-    }
-    // A failed fetch destroys the stream, whose 'close' comes only once its connections closed: over
-    // a link a partition left silent, not before it heals. The session ends at the error.
-    stream.on('error', (err: Error) => {
-      metrics.kafkaErrors.inc({ operation: 'consume' })
-      logger.error({ err: err.message, groupId }, 'consumer stream error')
-      session.lose(err.message)
-    })
-    // The client gives a member up when it cannot rejoin its group in time (a coordinator unreachable
-    // for a while), and says so with an 'error' event: unheard, that event would end the process.
-    consumer.on('error', (err: Error) => {
-      metrics.kafkaErrors.inc({ operation: 'consume' })
-      logger.error({ err: err.message, groupId }, 'consumer left its group, rejoining with a new session')
-      session.lose(err.message)
-    })
-    return session
   }
 
   /**
@@ -233,9 +181,7 @@ export class ConsumerLoop<T extends Topic> {
       if (!this.#running) return
       const handOver = session.lost?.handOver
       if (!handOver) this.#options.logger.warn({ groupId: this.#options.groupId, err: session.lost?.reason }, 'consumer stream lost, reconnecting')
-      // Forced, and not waited for long: leaving the group over a silent connection would hang.
-      await within(session.stream.close(), CLOSE_WAIT_MS).catch(() => undefined)
-      await within(session.consumer.close(true), CLOSE_WAIT_MS).catch(() => undefined)
+      await closeSession(session)
       this.#session = undefined // it owns no partition meanwhile
       if (handOver) await this.#sitOut(session.lost!.reason)
       this.#session = (await this.#reopen()) ?? session
@@ -246,7 +192,7 @@ export class ConsumerLoop<T extends Topic> {
   async #reopen(): Promise<Session | undefined> {
     for (let attempt = 1; this.#running; attempt++) {
       try {
-        return await this.#open()
+        return await openSession(this.#options, this.#sessionsOpened++)
       } catch (err) {
         metrics.kafkaErrors.inc({ operation: 'reconnect' })
         this.#options.logger.warn({ err: (err as Error).message, attempt, groupId: this.#options.groupId }, 'consumer could not join its group yet, retrying')
@@ -408,31 +354,4 @@ async function handleInSpan<T extends Topic>(handle: MessageHandler<T>, record: 
     endSpan(started.span, err)
     throw err
   }
-}
-
-/** The promise's value, or undefined if it takes longer than `ms`. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))
-  try {
-    return await Promise.race([promise, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
-/**
- * Resolves when the stream has data again (or closed). The 'readable' listener stays attached for the
- * stream's life: removing the last one makes the stream "unconsumed", and the client stops fetching.
- */
-function readableSignal(stream: Readable): () => Promise<void> {
-  let wake: (() => void) | undefined
-  const fire = () => {
-    const resolve = wake
-    wake = undefined
-    resolve?.()
-  }
-  stream.on('readable', fire)
-  stream.on('close', fire)
-  return () => new Promise((resolve) => (wake = resolve))
 }

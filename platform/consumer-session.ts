@@ -1,0 +1,105 @@
+// One consumer session: a member's time in its group, from the join to the moment it is lost (its
+// stream failed, the client gave the member up, or the consumer loop ended it), and its forced close.
+// The consumer loop (idempotent-consumer.ts) opens the next one.
+import type { Readable } from 'node:stream'
+import { createConsumer, MEMBER_SILENCE_LIMIT_MS, type StringConsumer } from './kafka.js'
+import type { KafkaConfig } from './config.js'
+import type { Logger } from './logger.js'
+import { metrics } from './metrics.js'
+import { OffsetCommitter } from './offset-committer.js'
+
+/** How long a lost session is given to close before the next one opens. */
+export const CLOSE_WAIT_MS = 2000
+
+export interface Session {
+  consumer: StringConsumer
+  stream: Readable & { close(): Promise<void> }
+  offsets: OffsetCommitter
+  /** When it joined its group (Date.now()). */
+  joinedAt: number
+  /** Why the session ended early, once it did: the loop then closes it and opens the next. */
+  lost?: { reason: string; handOver: boolean }
+  /** Resolves once the session is lost: the loop's waits race it. */
+  whenLost: Promise<void>
+  lose(reason: string, handOver?: boolean): void
+}
+
+export interface SessionOptions {
+  kafka: KafkaConfig
+  groupId: string
+  clientId: string
+  topic: string
+  logger: Logger
+}
+
+/** Joins the group (the `index`-th session of this consumer), or throws if that takes too long. */
+export async function openSession({ kafka, groupId, clientId, topic, logger }: SessionOptions, index: number): Promise<Session> {
+  const consumer = createConsumer(kafka, groupId, clientId, index)
+  const consuming = consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+  const stream = await within(consuming, MEMBER_SILENCE_LIMIT_MS)
+  if (!stream) {
+    void consuming.then((late) => late.close()).catch(() => undefined)
+    void consumer.close(true).catch(() => undefined)
+    throw new Error(`joining the group took longer than ${MEMBER_SILENCE_LIMIT_MS} ms`)
+  }
+  let lost!: () => void
+  const session: Session = {
+    consumer,
+    stream: stream as unknown as Session['stream'],
+    offsets: new OffsetCommitter(consumer, logger),
+    joinedAt: Date.now(),
+    whenLost: new Promise((resolve) => (lost = resolve)),
+    lose(reason, handOver = false) {
+      this.lost ??= { reason, handOver }
+      lost()
+    },
+  }
+  // A failed fetch destroys the stream, whose 'close' comes only once its connections closed: over
+  // a link a partition left silent, not before it heals. The session ends at the error.
+  stream.on('error', (err: Error) => {
+    metrics.kafkaErrors.inc({ operation: 'consume' })
+    logger.error({ err: err.message, groupId }, 'consumer stream error')
+    session.lose(err.message)
+  })
+  // The client gives a member up when it cannot rejoin its group in time (a coordinator unreachable
+  // for a while), and says so with an 'error' event: unheard, that event would end the process.
+  consumer.on('error', (err: Error) => {
+    metrics.kafkaErrors.inc({ operation: 'consume' })
+    logger.error({ err: err.message, groupId }, 'consumer left its group, rejoining with a new session')
+    session.lose(err.message)
+  })
+  return session
+}
+
+/** Forced, and not waited for long: leaving the group over a silent connection would hang. */
+export async function closeSession({ stream, consumer }: Session): Promise<void> {
+  await within(stream.close(), CLOSE_WAIT_MS).catch(() => undefined)
+  await within(consumer.close(true), CLOSE_WAIT_MS).catch(() => undefined)
+}
+
+/** The promise's value, or undefined if it takes longer than `ms`. */
+export async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Resolves when the stream has data again (or closed). The 'readable' listener stays attached for the
+ * stream's life: removing the last one makes the stream "unconsumed", and the client stops fetching.
+ */
+export function readableSignal(stream: Readable): () => Promise<void> {
+  let wake: (() => void) | undefined
+  const fire = () => {
+    const resolve = wake
+    wake = undefined
+    resolve?.()
+  }
+  stream.on('readable', fire)
+  stream.on('close', fire)
+  return () => new Promise((resolve) => (wake = resolve))
+}
