@@ -150,7 +150,11 @@ function renderServerProperties(node: KafkaNode, settings: KafkaSettings, dataDi
     // A dead active controller is replaced after this; the default (2 s fetch, 1 s election) adds up.
     'controller.quorum.fetch.timeout.ms': 1500,
     'controller.quorum.election.timeout.ms': 750,
-    'replica.lag.time.max.ms': 10_000,
+    // A follower that has not caught up for this long leaves the ISR (checked every half of it). Until
+    // then, every acks=all write to its partitions waits for it, the group coordinator's too: a follower
+    // cut off from its leader but not from the controller (a one-way cut) stalled sagas and consumer
+    // groups for 10-15 s at 10 s (21 s stalls in the chaos run, 10 s at 4 s).
+    'replica.lag.time.max.ms': 4000,
     // Followers keep Kafka's defaults (a fetch waits for 1 byte, or 500 ms): a follower fetch returns as
     // soon as there is data, and an idle one waits. Waiting for 16 KB or 5 ms instead cost the three idle
     // brokers 1.1 cores of a 2-core machine (1,200 empty fetches a second), and bought nothing under load.
