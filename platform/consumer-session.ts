@@ -10,6 +10,8 @@ import { OffsetCommitter } from './offset-committer.js'
 
 /** How long a lost session is given to close before the next one opens. */
 export const CLOSE_WAIT_MS = 2000
+/** A join given up on is closed once it settles, or after this (the client's nested retries take 30-60 s). */
+const ABANDONED_JOIN_LIMIT_MS = 90_000
 
 export interface Session {
   consumer: StringConsumer
@@ -32,15 +34,18 @@ export interface SessionOptions {
   logger: Logger
 }
 
-/** Joins the group (the `index`-th session of this consumer), or throws if that takes too long. */
-export async function openSession({ kafka, groupId, clientId, topic, logger }: SessionOptions, index: number): Promise<Session> {
+/** Joins the group (the `index`-th session of this consumer), or throws if that takes longer than `joinLimitMs`. */
+export async function openSession({ kafka, groupId, clientId, topic, logger }: SessionOptions, index: number, joinLimitMs = MEMBER_SILENCE_LIMIT_MS): Promise<Session> {
   const consumer = createConsumer(kafka, groupId, clientId, index)
   const consuming = consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
-  const stream = await within(consuming, MEMBER_SILENCE_LIMIT_MS)
+  const stream = await within(consuming, joinLimitMs)
   if (!stream) {
-    void consuming.then((late) => late.close()).catch(() => undefined)
-    void consumer.close(true).catch(() => undefined)
-    throw new Error(`joining the group took longer than ${MEMBER_SILENCE_LIMIT_MS} ms`)
+    // Given up on, but closed only once the join settles: the client may still finish the join and
+    // build a stream, and one built on a closed consumer fails as it is built, with an 'error' event
+    // emitted before any listener can be attached (it ended a payment replica in a chaos run).
+    const abandon = () => void consumer.close(true).catch(() => undefined)
+    void within(consuming.then((late) => late.close()), ABANDONED_JOIN_LIMIT_MS).then(abandon, abandon)
+    throw new Error(`joining the group took longer than ${joinLimitMs} ms`)
   }
   let lost!: () => void
   const session: Session = {

@@ -14,6 +14,7 @@ import { createLogger } from '../../platform/logger.js'
 import { Topics, type StockCommand } from '../../platform/messages.js'
 import { metrics } from '../../platform/metrics.js'
 import { OffsetCommitter } from '../../platform/offset-committer.js'
+import { closeSession, openSession } from '../../platform/consumer-session.js'
 import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
 import { waitUntil } from '../../tools/cluster/probes.js'
 
@@ -142,6 +143,19 @@ test('a member whose coordinator stops answering is given a new session, which h
   await publisher.publish([{ topic: Topics.stock, message: command(sagaId) }])
   await waitUntil('the message after the freeze handled', async () => handled.includes(sagaId), 30_000, 100)
   assert.equal(await silentSessions(), before + 1, 'one session replaced, none once the coordinator answered again')
+})
+
+test('a join given up on, which the client then completes, does not end the process', async () => {
+  const options = { kafka, groupId: `abandoned-${randomUUID()}`, clientId: 'abandoned', topic: Topics.stock, logger }
+  for (let attempt = 0; attempt < 5; attempt++) {
+    // Given up on at once: the client goes on joining, and builds its stream after the loop has moved on.
+    await assert.rejects(openSession(options, attempt, 1), /joining the group took longer than 1 ms/)
+    await sleep(attempt * 50)
+  }
+  await sleep(5000)
+  const session = await openSession(options, 5)
+  assert.ok(session.consumer.memberId, 'a later session joins')
+  await closeSession(session)
 })
 
 test('a replica that cannot work hands its partitions over, with no message to fail on, until it can work again', async () => {
