@@ -39,6 +39,11 @@ after(async () => {
 
 const command = (sagaId: string, orderId = sagaId): StockCommand => ({ type: 'ReserveStock', sagaId, orderId, items: [['item', 1]] })
 
+/** How many times the consumer loop counted this kind of Kafka error (kafka_errors_total). */
+async function kafkaErrors(operation: string): Promise<number> {
+  return (await metrics.kafkaErrors.get()).values.find((v) => v.labels.operation === operation)?.value ?? 0
+}
+
 /** Starts a loop on stock.commands in `groupId` (a fresh group reads the topic from its start). */
 async function startLoop(groupId: string, handle: MessageHandler<'stock.commands'>, makeDurable: () => Promise<void> = async () => {}) {
   const loop = new ConsumerLoop({ kafka, groupId, clientId: groupId, topic: Topics.stock, handle, publisher, makeDurable, logger })
@@ -126,7 +131,7 @@ test('a failing connection is retried until it passes; a message failing by its 
 })
 
 test('a member whose coordinator stops answering is given a new session, which handles what comes after', async () => {
-  const silentSessions = async () => (await metrics.kafkaErrors.get()).values.find((v) => v.labels.operation === 'silent-member')?.value ?? 0
+  const silentSessions = () => kafkaErrors('silent-member')
   for (const loop of loops.splice(0)) await loop.stop()
   const handled: string[] = []
   await startLoop(`loop-${randomUUID()}`, async (message) => (handled.push(message.sagaId), { send: [] }))
@@ -187,7 +192,7 @@ test('a replica that cannot work hands its partitions over, with no message to f
   await broken.start()
   await healthy.start()
   await waitUntil('both members to own partitions', async () => broken.ownedPartitions().length > 0 && healthy.ownedPartitions().length > 0, 30_000, 100)
-  const handOvers = async () => (await metrics.kafkaErrors.get()).values.find((v) => v.labels.operation === 'hand-over')?.value ?? 0
+  const handOvers = () => kafkaErrors('hand-over')
   const before = await handOvers()
   // Idle, as a replica cut off from its Redis whose fetches fail too: it hands over all the same.
   await waitUntil('the broken member to hand over', async () => (await handOvers()) > before, 30_000, 200)
@@ -205,7 +210,7 @@ test('a replica that cannot work hands its partitions over, with no message to f
 test('a replica whose replies cannot go out hands its partitions over', async () => {
   for (const loop of loops.splice(0)) await loop.stop()
   const groupId = `loop-${randomUUID()}`
-  const handOvers = async () => (await metrics.kafkaErrors.get()).values.find((v) => v.labels.operation === 'hand-over')?.value ?? 0
+  const handOvers = () => kafkaErrors('hand-over')
   // Its Redis answers, but no broker does: as a replica cut off from the leader of its replies' partition.
   const stuckPublisher = new Publisher({ ...kafka, brokers: ['127.0.0.1:1'] }, 'stuck-publisher', logger)
   const handledBy = new Map<string, string>()
@@ -245,7 +250,7 @@ test('a replica whose replies cannot go out hands its partitions over', async ()
 
 test('a consumer no longer in its group commits nothing: the broker would close the connection its rejoin runs on', async () => {
   const groupId = `committer-${randomUUID()}`
-  const commitFailures = async () => (await metrics.kafkaErrors.get()).values.find((v) => v.labels.operation === 'commit')?.value ?? 0
+  const commitFailures = () => kafkaErrors('commit')
   const consumer = createConsumer(kafka, groupId, groupId)
   const stream = await consumer.consume({ topics: [Topics.stock], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
   let commitsSent = 0
