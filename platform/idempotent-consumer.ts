@@ -191,6 +191,7 @@ export class ConsumerLoop<T extends Topic> {
   /** A new session, retried with backoff until it opens (undefined if the loop stops meanwhile). */
   async #reopen(): Promise<Session | undefined> {
     for (let attempt = 1; this.#running; attempt++) {
+      await this.#stayOutWhileUnfit()
       try {
         return await openSession(this.#options, this.#sessionsOpened++)
       } catch (err) {
@@ -254,6 +255,18 @@ export class ConsumerLoop<T extends Topic> {
         await sleep(Math.min(100 * attempt, 1000))
       }
     }
+  }
+
+  /**
+   * Before a join: a replica that has not worked for HAND_OVER_AFTER_MS and cannot now stays out, rather
+   * than take partitions it would hold unworked (the watchdog's probe does not run between sessions, and
+   * a join can take 8 s).
+   */
+  async #stayOutWhileUnfit(): Promise<void> {
+    if (!this.#options.canWork || Date.now() - this.#workedAt <= HAND_OVER_AFTER_MS) return
+    const failure = await this.#whyCannotWork()
+    if (failure === undefined) this.#workedAt = Date.now()
+    else await this.#sitOut(failure)
   }
 
   /** Out of the group (its session expires, and its partitions go to the others) until this replica can work. */
