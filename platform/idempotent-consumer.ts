@@ -150,20 +150,26 @@ export class ConsumerLoop<T extends Topic> {
     if (!this.#options.canWork || this.#probing || Date.now() - this.#workedAt < PROBE_IDLE_MS) return
     this.#probing = true
     try {
-      const failure = await this.#whyCannotWork()
-      if (failure === undefined) this.#workedAt = Date.now()
-      else if (Date.now() - this.#workedAt > HAND_OVER_AFTER_MS) session.lose(failure, true)
+      const failure = await this.#probe()
+      if (failure !== undefined && Date.now() - this.#workedAt > HAND_OVER_AFTER_MS) session.lose(failure, true)
     } finally {
       this.#probing = false
     }
   }
 
-  /** Why this replica cannot work now (undefined if it can): its store, or its replies stuck. */
-  async #whyCannotWork(): Promise<string | undefined> {
+  /**
+   * Why this replica cannot work now (its store, or its replies stuck), or undefined if it can, which
+   * counts as having worked just now.
+   */
+  async #probe(): Promise<string | undefined> {
     // Cut off from one broker, a replica may reach its Redis and fetch, yet publish no reply.
     if (this.#options.publisher.pendingMs() > PUBLISH_STUCK_MS) return 'replies not going out'
     const failure = await within(this.#options.canWork!().then(() => '', (err: Error) => err.message), PROBE_TIMEOUT_MS)
-    return failure === '' ? undefined : (failure ?? 'timed out')
+    if (failure === '') {
+      this.#workedAt = Date.now()
+      return undefined
+    }
+    return failure ?? 'timed out'
   }
 
   /** Runs the loop; when the client loses its stream (e.g. a broker died), opens a new one and goes on. */
@@ -264,9 +270,8 @@ export class ConsumerLoop<T extends Topic> {
    */
   async #stayOutWhileUnfit(): Promise<void> {
     if (!this.#options.canWork || Date.now() - this.#workedAt <= HAND_OVER_AFTER_MS) return
-    const failure = await this.#whyCannotWork()
-    if (failure === undefined) this.#workedAt = Date.now()
-    else await this.#sitOut(failure)
+    const failure = await this.#probe()
+    if (failure !== undefined) await this.#sitOut(failure)
   }
 
   /** Out of the group (its session expires, and its partitions go to the others) until this replica can work. */
@@ -275,9 +280,8 @@ export class ConsumerLoop<T extends Topic> {
     metrics.kafkaErrors.inc({ operation: 'hand-over' })
     logger.warn({ groupId, err: reason }, 'this replica cannot work: leaving the group until it can again')
     for (let attempt = 1; this.#running; attempt++) {
-      if ((await this.#whyCannotWork()) === undefined) {
+      if ((await this.#probe()) === undefined) {
         logger.info({ groupId, attempt }, 'this replica can work again: rejoining the group')
-        this.#workedAt = Date.now()
         return
       }
       await sleep(1000)
