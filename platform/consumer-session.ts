@@ -66,6 +66,11 @@ export async function openSession({ kafka, groupId, clientId, topic, logger }: S
     logger.error({ err: err.message, groupId }, 'consumer stream error')
     session.lose(err.message)
   })
+  // Who consumes what, for the operator (and for reading a chaos run's logs): rebalances are rare.
+  consumer.on('consumer:group:join', ({ generationId, assignments }: { generationId: number; assignments?: { topic: string; partitions: number[] }[] }) => {
+    const partitions = assignments?.find((a) => a.topic === topic)?.partitions ?? []
+    logger.info({ groupId, generationId, partitions }, 'partitions assigned')
+  })
   // The client gives a member up when it cannot rejoin its group in time (a coordinator unreachable
   // for a while), and says so with an 'error' event: unheard, that event would end the process.
   consumer.on('error', (err: Error) => {
