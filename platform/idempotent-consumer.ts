@@ -89,6 +89,7 @@ export class ConsumerLoop<T extends Topic> {
   /** When this replica last did its work: a batch made durable, or canWork passed (Date.now()). */
   #workedAt = Date.now()
   #probing = false
+  #sittingOut = false
   #stopped: Promise<void> = Promise.resolve()
   readonly #poison = new PoisonCounter()
 
@@ -100,6 +101,11 @@ export class ConsumerLoop<T extends Topic> {
   /** The partitions of the topic this consumer has been assigned (none while it joins its group). */
   ownedPartitions(): number[] {
     return this.#session?.consumer.assignments?.find((a) => a.topic === this.#options.topic)?.partitions ?? []
+  }
+
+  /** True while this replica is out of its group because it cannot work (see canWork). */
+  sittingOut(): boolean {
+    return this.#sittingOut
   }
 
   /** Joins the group; while the brokers or the group coordinator cannot be reached, keeps trying. */
@@ -114,7 +120,9 @@ export class ConsumerLoop<T extends Topic> {
     this.#running = false
     await this.#session?.stream.close().catch(() => undefined)
     await this.#stopped
-    await this.#session?.consumer.close().catch(() => undefined)
+    // Stopped during a rejoin, the loop ends holding a session it never consumed, stream open: a plain
+    // close would fail ("cannot leave group while consuming") and leave that member heartbeating.
+    if (this.#session) await closeSession(this.#session)
   }
 
   /**
@@ -279,12 +287,17 @@ export class ConsumerLoop<T extends Topic> {
     const { groupId, logger } = this.#options
     metrics.kafkaErrors.inc({ operation: 'hand-over' })
     logger.warn({ groupId, err: reason }, 'this replica cannot work: leaving the group until it can again')
-    for (let attempt = 1; this.#running; attempt++) {
-      if ((await this.#probe()) === undefined) {
-        logger.info({ groupId, attempt }, 'this replica can work again: rejoining the group')
-        return
+    this.#sittingOut = true
+    try {
+      for (let attempt = 1; this.#running; attempt++) {
+        if ((await this.#probe()) === undefined) {
+          logger.info({ groupId, attempt }, 'this replica can work again: rejoining the group')
+          return
+        }
+        await sleep(1000)
       }
-      await sleep(1000)
+    } finally {
+      this.#sittingOut = false
     }
   }
 

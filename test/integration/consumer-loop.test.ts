@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Consumer, stringDeserializers } from '@platformatic/kafka'
+import { Admin, Consumer, stringDeserializers } from '@platformatic/kafka'
 import type { KafkaConfig } from '../../platform/config.js'
 import { DEAD_LETTER_TOPIC, POISON_ATTEMPTS } from '../../platform/dead-letters.js'
 import { ConsumerLoop, type MessageHandler } from '../../platform/idempotent-consumer.js'
@@ -198,6 +198,8 @@ test('a replica that cannot work hands its partitions over, with no message to f
   await waitUntil('the broken member to hand over', async () => (await handOvers()) > before, 30_000, 200)
   await waitUntil('the healthy member to own every partition', async () => healthy.ownedPartitions().length === kafka.partitions, 30_000, 200)
   assert.deepEqual(broken.ownedPartitions(), [], 'the broken member sits out')
+  assert.equal(broken.sittingOut(), true)
+  assert.equal(healthy.sittingOut(), false)
   // Keys spread over every partition, the broken member's former ones too.
   const sagaIds = Array.from({ length: 12 }, (_, i) => `handover-${i}-${randomUUID()}`)
   await publisher.publish(sagaIds.map((sagaId) => ({ topic: Topics.stock, message: command(sagaId) })))
@@ -205,6 +207,7 @@ test('a replica that cannot work hands its partitions over, with no message to f
   assert.equal(await handOvers(), before + 1, 'the broken member handed over once')
   brokenCanWork = false
   await waitUntil('the broken member back in its group', async () => broken.ownedPartitions().length > 0, 30_000, 200)
+  assert.equal(broken.sittingOut(), false)
 })
 
 test('a replica whose replies cannot go out hands its partitions over', async () => {
@@ -251,6 +254,36 @@ test('a replica whose replies cannot go out hands its partitions over', async ()
   } finally {
     await stuck.stop()
     await stuckPublisher.close()
+  }
+})
+
+test('a loop stopped while it rejoins its group leaves no member behind', async () => {
+  const groupId = `rejoin-stop-${randomUUID()}`
+  let canWork = false
+  const loop = new ConsumerLoop({
+    kafka,
+    groupId,
+    clientId: groupId,
+    topic: Topics.stock,
+    publisher,
+    makeDurable: async () => {},
+    logger,
+    handle: async () => ({ send: [] }),
+    canWork: async () => {
+      if (!canWork) throw new Error('Command timed out')
+    },
+  })
+  await loop.start()
+  await waitUntil('the loop to sit out', async () => loop.sittingOut(), 30_000, 100)
+  canWork = true
+  await waitUntil('the loop to rejoin', async () => !loop.sittingOut(), 10_000, 10)
+  await loop.stop() // while its join is under way
+  const admin = new Admin({ clientId: 'group-reader', bootstrapBrokers: kafka.brokers })
+  try {
+    const group = (await admin.describeGroups({ groups: [groupId] })).get(groupId)
+    assert.deepEqual([...(group?.members.keys() ?? [])], [], 'the member of the session opened during the stop left')
+  } finally {
+    await admin.close()
   }
 })
 
