@@ -22,11 +22,6 @@ export interface ServiceContext {
   durable(): Promise<void>
   /** The partitions of the consumed topic assigned to this process right now (none while it joins its group). */
   ownedPartitions(): number[]
-  /**
-   * True while this replica is out of its consumer group because it cannot work (its Redis or Kafka
-   * out of reach): requests that wait for the group's work are better answered by another replica.
-   */
-  sittingOut(): boolean
 }
 
 export interface Background {
@@ -78,7 +73,6 @@ export async function startService<State, T extends Topic>(
     publisher,
     durable: () => barrier.wait(),
     ownedPartitions: () => loop?.ownedPartitions() ?? [],
-    sittingOut: () => loop?.sittingOut() ?? false,
   }
   // A broker that is down or frozen at start-up delays the start; it is no reason to exit.
   for (let attempt = 1; ; attempt++) {

@@ -22,7 +22,7 @@ export const orderService: ServiceDefinition<OrderService, typeof Topics.saga> =
   async setup(context) {
     const { redis, config, logger } = context
     const store = new OrderStore(redis, config)
-    const waiters = new CheckoutWaiters(redis, store, config.instanceId, logger, context.sittingOut)
+    const waiters = new CheckoutWaiters(redis, store, config.instanceId, logger)
     await waiters.start()
     return { store, waiters, sagas: new CheckoutSagas(store, waiters, context), stock: new StockClient(config.stockUrl) }
   },

@@ -1,7 +1,7 @@
 // HTTP checkouts waiting for their saga's outcome. The outcome reaches the replica that waits directly
 // when that replica also handles the outcome command, and otherwise over its own Redis pub/sub channel.
 // A slow poll of the stored outcomes covers the rest: a message missed during a reconnect, or a request
-// retried on another replica after the first one died. A replica cut off gives its waits up.
+// retried on another replica after the first one died.
 import type { Logger } from '../../platform/logger.js'
 import { closeRedis, keepConnected, type Redis } from '../../platform/redis.js'
 import type { Background } from '../../platform/service.js'
@@ -26,8 +26,6 @@ export class CheckoutWaiters implements Background {
     private readonly store: OrderStore,
     private readonly instanceId: string,
     private readonly logger: Logger,
-    /** True while this replica is out of its group, unable to work: its waits are given up (503). */
-    private readonly sittingOut: () => boolean = () => false,
   ) {
     this.#subscriber = redis.duplicate()
     // Subscribed to a master cut off by a partition, it would hear nothing, and never know it.
@@ -80,11 +78,6 @@ export class CheckoutWaiters implements Background {
   }
 
   async #poll(): Promise<void> {
-    // Answered "not known yet", the requests go to another replica, which knows sooner.
-    if (this.sittingOut()) {
-      for (const sagaId of [...this.#waiting.keys()]) this.settle(sagaId, undefined)
-      return
-    }
     const now = Date.now()
     const overdue: string[] = []
     for (const [sagaId, list] of this.#waiting) {
