@@ -273,6 +273,7 @@ test('a loop stopped while it rejoins its group leaves no member behind', async 
       if (!canWork) throw new Error('Command timed out')
     },
   })
+  loops.push(loop) // stopped by the file's `after` too, should an assertion fail first
   await loop.start()
   await waitUntil('the loop to sit out', async () => loop.sittingOut(), 30_000, 100)
   canWork = true
