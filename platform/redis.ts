@@ -141,6 +141,8 @@ export function loadScript(redis: Redis, dir: URL, name: string): Script {
 export class DurabilityBarrier {
   #inFlight: Promise<void> | undefined
   #next: Promise<void> | undefined
+  /** The last WAIT came back short: the master may be cut off from its replicas (a partition). */
+  #fallingShort = false
 
   constructor(
     private readonly redis: Redis,
@@ -162,6 +164,19 @@ export class DurabilityBarrier {
     return this.#next
   }
 
+  /**
+   * Whether this connection's writes reach the replicas. Once a WAIT fell short (a master cut off from
+   * its replicas by a partition, still answering reads, or every replica down), a WAIT of its own says
+   * whether they answer again: nothing else may write here to tell. A master it cannot reach is not
+   * known to be cut off (true): the caller's own commands wait for the failover, or fail.
+   */
+  async replicating(): Promise<boolean> {
+    if (this.replicas <= 0 || !this.#fallingShort) return true
+    const acked = await this.redis.wait(this.replicas, this.timeoutMs).catch(() => undefined)
+    if (acked !== undefined) this.#fallingShort = acked < this.replicas
+    return !this.#fallingShort
+  }
+
   #send(deadline: number): Promise<void> {
     const sent = this.#waitForReplicas(deadline).finally(() => {
       if (this.#inFlight === sent) this.#inFlight = undefined
@@ -177,7 +192,8 @@ export class DurabilityBarrier {
       let acked = 0
       do {
         acked = await this.redis.wait(this.replicas, this.timeoutMs)
-        if (acked >= this.replicas) return
+        this.#fallingShort = acked < this.replicas
+        if (!this.#fallingShort) return
       } while (Date.now() + this.timeoutMs <= deadline)
       metrics.redisErrors.inc({ operation: 'wait' })
       throw new Error(`only ${acked}/${this.replicas} Redis replicas acknowledged the write`)

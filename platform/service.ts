@@ -20,6 +20,8 @@ export interface ServiceContext {
   publisher: Publisher
   /** Waits until the writes made so far on `redis` are durable (replicated when the profile asks). */
   durable(): Promise<void>
+  /** False while this replica's writes do not reach the Redis replicas (its master cut off from them). */
+  replicating(): Promise<boolean>
   /** The partitions of the consumed topic assigned to this process right now (none while it joins its group). */
   ownedPartitions(): number[]
 }
@@ -72,6 +74,7 @@ export async function startService<State, T extends Topic>(
     redis,
     publisher,
     durable: () => barrier.wait(),
+    replicating: () => barrier.replicating(),
     ownedPartitions: () => loop?.ownedPartitions() ?? [],
   }
   // A broker that is down or frozen at start-up delays the start; it is no reason to exit.

@@ -3,6 +3,7 @@
 // stopped moving (their replica died between two steps). What the checkout does is checkout-saga.ts;
 // the rules of moving are platform/saga.ts; persistence is store.ts. Each move is a span named after
 // the position it enters; step latencies and outcomes are metrics.
+import { AppError } from '../../platform/errors.js'
 import type { Reaction } from '../../platform/idempotent-consumer.js'
 import { Topics, type Outgoing, type SagaReply } from '../../platform/messages.js'
 import { metrics } from '../../platform/metrics.js'
@@ -46,6 +47,12 @@ export class CheckoutSagas {
    */
   async checkout(orderId: string, idempotencyKey: string | undefined): Promise<Outcome | undefined> {
     const { config, logger, publisher } = this.context
+    // A replica whose Redis master is cut off from its replicas (a partition; the master still answers)
+    // would start a saga the failover loses, or join one and never see it end, waiting out the gateway's
+    // whole try: it refuses at once, changing nothing, and the gateway tries another replica.
+    if (!(await this.context.replicating())) {
+      throw new AppError('UNAVAILABLE', `writes here do not reach the Redis replicas (a partition or a failover under way): order ${orderId} not checked out here; retry with the same Idempotency-Key`)
+    }
     const started = await this.store.beginCheckout(orderId, newSagaId(), idempotencyKey, FIRST_STEP, config.instanceId)
     const outcome = this.waiters.wait(started.sagaId, config.checkoutWaitMs)
     if (started.kind === 'join') {

@@ -114,7 +114,7 @@ test('a client ioredis gives up on connects again, and resubscribes', async () =
   assert.deepEqual((await heard).slice(0, 2), ['redis-client-test', 'hello'])
 })
 
-test('a write whose replicas do not answer fails within its budget, also one that queued behind another wait', async () => {
+test('a write whose replicas do not answer fails within its budget, also one that queued behind another wait; the barrier then says it is not replicating, until they answer again', async () => {
   await ready(paymentClient()) // the Sentinels answer again (the tests above froze them)
   const master = await redisNode(cluster, 'payment', 'master')
   const replicas = groupMembers(cluster, 'payment').map((p) => p.name).filter((name) => name !== master)
@@ -134,6 +134,7 @@ test('a write whose replicas do not answer fails within its budget, also one tha
     const queued = barrier.wait() // joins the WAIT after the one in flight
     await assert.rejects(first, /only 0\/1 Redis replicas acknowledged/)
     await assert.rejects(queued, /only 0\/1 Redis replicas acknowledged/)
+    assert.equal(await barrier.replicating(), false)
     // Its budget (1000 ms) from its arrival, plus at most one WAIT begun before the deadline, plus slack
     // for a loaded machine. It used to wait out the first one's remaining 900 ms and then a budget of
     // its own: 1900 ms and more.
@@ -142,6 +143,8 @@ test('a write whose replicas do not answer fails within its budget, also one tha
   } finally {
     for (const name of replicas) cluster.resume(name)
   }
+  // With no write of its own since: its WAIT finds the replicas holding the earlier writes again.
+  await waitUntil('the barrier to find the replicas answering again', () => barrier.replicating(), 30_000)
   await write('after')
   await waitUntil('a replica to acknowledge again', async () => (await client.wait(1, 1000)) >= 1, 30_000)
   await barrier.wait()

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
-import { activeKafkaController, redisNode } from '../../tools/chaos/faults.js'
+import { activeKafkaController, groupMembers, redisNode } from '../../tools/chaos/faults.js'
+import { CheckoutApi } from '../../tools/client/api.js'
 import { waitUntil } from '../../tools/cluster/probes.js'
 import { useCluster } from '../support/cluster.js'
 import { assertConserved, assertExactlyStockSold, checkoutAll, checkoutPaced, populate } from '../support/conservation.js'
@@ -74,6 +75,42 @@ test('the payment Redis master frozen under reads and writes: every request wait
   }
   await waitUntil('a replica to be promoted', async () => (await redisNode(env.cluster, 'payment', 'master')) !== master, 20_000)
   for (const user of users) assert.equal((await env.api.findUser(user)).credit, 99)
+})
+
+// A partition can leave a replica with its Redis master cut off from the replicas: the master still
+// answers reads. A checkout there used to start a saga the failover loses, or join one it never saw
+// end, and wait out the gateway's whole try (a chaos run's 21 s stall). Replicas frozen make the same
+// master here.
+test('an order replica whose Redis writes reach no replica refuses checkouts at once, changing nothing, and takes them again once they do', async () => {
+  const user = await env.api.createUser()
+  await env.api.addFunds(user, 10)
+  const item = await env.api.createItem(3)
+  await env.api.addStock(item, 5)
+  const order = await env.api.createOrder(user)
+  await env.api.addItem(order, item, 1)
+  const replica = env.cluster.processes.find((p) => p.name === 'order-1')!
+  const direct = new CheckoutApi(`http://${replica.address}:${replica.port}`)
+  const master = await redisNode(env.cluster, 'order', 'master')
+  const redisReplicas = groupMembers(env.cluster, 'order').map((p) => p.name).filter((name) => name !== master)
+  for (const name of redisReplicas) env.cluster.pause(name)
+  try {
+    // A write its replicas do not acknowledge: the order replica learns its master is cut off from them.
+    assert.equal((await direct.request('POST', `/orders/create/${user}`)).status, 503)
+    const started = Date.now()
+    const refused = await direct.checkout(order)
+    assert.equal(refused.status, 503)
+    assert.match(String(refused.body.error), /do not reach the Redis replicas/)
+    const tookMs = Date.now() - started
+    assert.ok(tookMs < 3000, `refused after ${tookMs} ms`) // one WAIT (1 s), not the checkout's 10 s wait
+  } finally {
+    for (const name of redisReplicas) env.cluster.resume(name)
+  }
+  assert.deepEqual([(await env.api.findOrder(order)).paid, (await env.api.findItem(item)).stock, (await env.api.findUser(user)).credit], [false, 5, 10])
+  // Nothing else writes there meanwhile: the replica finds out by itself that its writes reach the replicas again.
+  const paid = await direct.checkout(order)
+  assert.equal(paid.status, 200)
+  assert.deepEqual([(await env.api.findItem(item)).stock, (await env.api.findUser(user)).credit], [4, 7])
+  direct.close()
 })
 
 function countBy(values: number[]): Record<number, number> {
