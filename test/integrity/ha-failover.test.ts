@@ -2,6 +2,7 @@
 // each service) with one process SIGKILLed while checkouts run: every checkout gets
 // its true outcome, and no stock or money is created or lost.
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import { activeKafkaController, groupMembers, redisNode } from '../../tools/chaos/faults.js'
@@ -31,6 +32,9 @@ test('an order replica killed mid-checkout: nginx retries its requests on anothe
   await checkoutsThrough(async () => env.cluster.kill('order-1'))
   await env.cluster.waitReady('order-1')
   assert.equal(env.cluster.processes.find((p) => p.name === 'order-1')!.restarts, before + 1)
+  // The gateway logs each request it retried, with every try: the killed replica's, then another's.
+  const gatewayLog = readFileSync(env.cluster.processes.find((p) => p.name === 'gateway')!.log, 'utf8')
+  assert.match(gatewayLog, /retried POST \/orders\/checkout\/\S+ -> \d{3} in [\d.]+s: upstreams \[[\d.:]+, [^\]]+\] statuses \[50\d, /)
 })
 
 test('the stock Redis master killed mid-run: Sentinel promotes a replica and nothing acknowledged is lost', async () => {
