@@ -117,6 +117,31 @@ test('an order replica whose Redis writes reach no replica refuses checkouts at 
   direct.close()
 })
 
+// Every saga slowed past the checkout wait at once (the stock replicas frozen): every order replica
+// answers "not known yet", a healthy answer. nginx used to take each out for it, then, all out, move on
+// to the backups, where a retry could go back to the replica it had just left (a cut-off one: 21 s).
+test('checkouts all slowed past their wait: each retry goes to an order replica not tried yet', async () => {
+  const world = await populate(env.api, 30, 30)
+  const stockReplicas = env.cluster.processes.filter((p) => p.role === 'stock').map((p) => p.name)
+  for (const name of stockReplicas) env.cluster.pause(name)
+  let running: ReturnType<typeof checkoutAll>
+  try {
+    running = checkoutAll(env.api, world, 30)
+    await sleep(14_000) // past the first tries' 10 s wait
+  } finally {
+    for (const name of stockReplicas) env.cluster.resume(name)
+  }
+  await assertExactlyStockSold(env.api, world, await running, 30)
+  const orders = new Set(world.orders.map(({ orderId }) => orderId))
+  const gatewayLog = readFileSync(env.cluster.processes.find((p) => p.name === 'gateway')!.log, 'utf8')
+  const retried = [...gatewayLog.matchAll(/retried POST \/orders\/checkout\/(\S+) .* upstreams \[([^\]]+)\]/g)].filter(([, order]) => orders.has(order!))
+  assert.ok(retried.length >= 20, `${retried.length} of 30 checkouts retried`)
+  for (const [line, , upstreams] of retried) {
+    const tries = upstreams!.split(/, | : /) // " : " is where nginx went on to the backups
+    assert.equal(new Set(tries.slice(0, 3)).size, Math.min(3, tries.length), line)
+  }
+})
+
 function countBy(values: number[]): Record<number, number> {
   const counts: Record<number, number> = {}
   for (const value of values) counts[value] = (counts[value] ?? 0) + 1

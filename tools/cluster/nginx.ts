@@ -24,13 +24,14 @@ export interface GatewaySettings {
 }
 
 /**
- * One `server` line per replica; a replica that fails is skipped for a couple of seconds. Each is also a
- * backup, never skipped: when every replica has just failed (all slow through one Redis failover, or
- * a host cut off and the others timed out), nginx tries them again rather than answering 502 at once.
+ * One `server` line per replica; a replica that fails is skipped for a couple of seconds (never, for
+ * checkouts: see the template). Each is also a backup, never skipped: when every replica has just failed
+ * (all slow through one Redis failover, or a host cut off and the others timed out), nginx tries them
+ * again rather than answering 502 at once.
  */
-const serverLines = (replicas: Endpoint[]) =>
+const serverLines = (replicas: Endpoint[], { skipFailing = true } = {}) =>
   [
-    ...replicas.map(({ address, port }) => `    server ${address}:${port} max_fails=1 fail_timeout=2s;`),
+    ...replicas.map(({ address, port }) => `    server ${address}:${port} ${skipFailing ? 'max_fails=1 fail_timeout=2s' : 'max_fails=0'};`),
     ...replicas.map(({ address, port }) => `    server ${address}:${port} backup max_fails=0;`),
   ].join('\n')
 
@@ -49,6 +50,7 @@ function renderGatewayConfig({ port, addresses, upstreams, checkoutLimit, status
     WORKER_USER: process.getuid?.() === 0 ? 'user root;' : '',
     STATUS_SERVER: statusPort === undefined ? '' : statusServer(statusPort),
     ORDER_SERVERS: serverLines(upstreams.order),
+    ORDER_CHECKOUT_SERVERS: serverLines(upstreams.order, { skipFailing: false }),
     STOCK_SERVERS: serverLines(upstreams.stock),
     PAYMENT_SERVERS: serverLines(upstreams.payment),
   }

@@ -115,11 +115,11 @@ export interface GatewayUpstreams {
 /** gateway/nginx.conf.template (what the launcher runs) listening on every address, its upstreams the containers. */
 export function gatewayConf({ gateway }: Deployment, { resolver, servers, checkoutLimit }: GatewayUpstreams): string {
   // `resolve` (nginx >= 1.27.3) follows a replica to its new address after a restart; it needs a shared zone.
-  const upstream = (role: ServiceRole) =>
+  const upstream = (role: ServiceRole, zone: string = role, failing = 'max_fails=1 fail_timeout=2s') =>
     [
-      `    zone ${role} 64k;`,
+      `    zone ${zone} 64k;`,
       `    resolver ${resolver} valid=5s ipv6=off;`,
-      ...servers(role).map((server) => `    server ${server} max_fails=1 fail_timeout=2s resolve;`),
+      ...servers(role).map((server) => `    server ${server} ${failing} resolve;`),
     ].join('\n')
   const values: Record<string, string> = {
     CHECKOUT_LIMIT: String(checkoutLimit),
@@ -128,6 +128,7 @@ export function gatewayConf({ gateway }: Deployment, { resolver, servers, checko
     WORKER_USER: '',
     STATUS_SERVER: '',
     ORDER_SERVERS: upstream('order'),
+    ORDER_CHECKOUT_SERVERS: upstream('order', 'order_checkout', 'max_fails=0'),
     STOCK_SERVERS: upstream('stock'),
     PAYMENT_SERVERS: upstream('payment'),
   }
