@@ -15,6 +15,8 @@ const ABANDONED_JOIN_LIMIT_MS = 90_000
 
 export interface Session {
   consumer: StringConsumer
+  /** Its number among the consumer's sessions: its client's bootstrap list is brokersStartingAt(brokers, index). */
+  index: number
   stream: Readable & { close(): Promise<void> }
   offsets: OffsetCommitter
   /** When it joined its group (Date.now()). */
@@ -50,6 +52,7 @@ export async function openSession({ kafka, groupId, clientId, topic, logger }: S
   let lost!: () => void
   const session: Session = {
     consumer,
+    index,
     stream: stream as unknown as Session['stream'],
     offsets: new OffsetCommitter(consumer, logger),
     joinedAt: Date.now(),

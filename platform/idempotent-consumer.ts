@@ -13,8 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { deadLetterRecord, decodeEnvelope, isMessageFault, POISON_ATTEMPTS, PoisonCounter, type Envelope } from './dead-letters.js'
 import { CLOSE_WAIT_MS, closeSession, openSession, readableSignal, within, type Session } from './consumer-session.js'
 import { FAILING_HEARTBEAT_LIMIT_MS, MEMBER_SILENCE_LIMIT_MS, type Publisher, type RawRecord } from './kafka.js'
-import type { KafkaConfig } from './config.js'
+import { brokersStartingAt, type KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
+import { MetadataWitness } from './metadata-witness.js'
 import { decodeMessage, type Outgoing, type Topic, type TopicMessages } from './messages.js'
 import { metrics } from './metrics.js'
 import type { OffsetCommitter } from './offset-committer.js'
@@ -69,6 +70,8 @@ const PROBE_IDLE_MS = 1000
 const PROBE_TIMEOUT_MS = 2000
 /** A replica whose replies have been trying to go out this long cannot work: its publisher is stuck. */
 const PUBLISH_STUCK_MS = 2000
+/** How often a consumer asks every broker whether the one it takes its metadata from is current. */
+const SURVEY_INTERVAL_MS = 2000
 
 interface Received {
   key: string
@@ -92,9 +95,12 @@ export class ConsumerLoop<T extends Topic> {
   #sittingOut = false
   #stopped: Promise<void> = Promise.resolve()
   readonly #poison = new PoisonCounter()
+  readonly #witness: MetadataWitness | undefined
+  #surveyedAt = 0
 
   constructor(options: ConsumerLoopOptions<T>) {
     this.#options = options
+    if (options.kafka.brokers.length > 1) this.#witness = new MetadataWitness(options.kafka, options.clientId)
     metrics.deadLetters.inc({ topic: options.topic }, 0)
   }
 
@@ -123,6 +129,7 @@ export class ConsumerLoop<T extends Topic> {
     // Stopped during a rejoin, the loop ends holding a session it never consumed, stream open: a plain
     // close would fail ("cannot leave group while consuming") and leave that member heartbeating.
     if (this.#session) await closeSession(this.#session)
+    await this.#witness?.close()
   }
 
   /**
@@ -144,7 +151,10 @@ export class ConsumerLoop<T extends Topic> {
         metrics.kafkaErrors.inc({ operation: 'silent-member' })
         logger.warn({ groupId, silentMs, heartbeatFailing }, 'no heartbeat answered by the group coordinator: replacing the consumer session')
         session.lose('silent member')
-      } else void this.#checkWork(session)
+      } else {
+        void this.#checkWork(session)
+        void this.#checkMetadataSource(session)
+      }
     }, 1000)
     return timer.unref()
   }
@@ -178,6 +188,25 @@ export class ConsumerLoop<T extends Topic> {
       return undefined
     }
     return failure ?? 'timed out'
+  }
+
+  /**
+   * Replaces the session when the broker its client asks for metadata answers stale leaders (a broker
+   * cut off from the controller: metadata-witness.ts); the next session asks a current one first.
+   */
+  async #checkMetadataSource(session: Session): Promise<void> {
+    if (!this.#witness || Date.now() - this.#surveyedAt < SURVEY_INTERVAL_MS) return
+    this.#surveyedAt = Date.now()
+    const { kafka, topic, groupId, logger } = this.#options
+    const asked = brokersStartingAt(kafka.brokers, session.index)
+    const better = await this.#witness.betterBroker(topic, asked)
+    if (!better || session.lost) return
+    metrics.kafkaErrors.inc({ operation: 'stale-metadata' })
+    logger.warn({ groupId, asked: asked[0], next: better }, 'the broker this consumer asks for metadata answers stale leaders (cut off from the controller?): replacing the consumer session')
+    // The next session's list starts at `better` (brokersStartingAt takes the index modulo their number).
+    const count = kafka.brokers.length
+    this.#sessionsOpened += (((kafka.brokers.indexOf(better) - this.#sessionsOpened) % count) + count) % count
+    session.lose('stale metadata')
   }
 
   /** Runs the loop; when the client loses its stream (e.g. a broker died), opens a new one and goes on. */

@@ -78,4 +78,4 @@ export const metrics = {
 // Failures known in advance start at 0: a series that first appears at 1 hides that first failure
 // from increase() and rate(), so an alert on it would miss it; and a dashboard shows 0, not "no data".
 for (const operation of ['connection', 'wait', 'liveness', 'revive']) metrics.redisErrors.inc({ operation }, 0)
-for (const operation of ['publish', 'consume', 'commit', 'reconnect', 'silent-member', 'hand-over']) metrics.kafkaErrors.inc({ operation }, 0)
+for (const operation of ['publish', 'consume', 'commit', 'reconnect', 'silent-member', 'hand-over', 'stale-metadata']) metrics.kafkaErrors.inc({ operation }, 0)

@@ -7,8 +7,14 @@ import { execFileSync } from 'node:child_process'
 import { connect } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
+import { randomUUID } from 'node:crypto'
 import { Admin } from '@platformatic/kafka'
-import { redisNode } from '../../tools/chaos/faults.js'
+import { brokersStartingAt, loadConfig } from '../../platform/config.js'
+import { ConsumerLoop } from '../../platform/idempotent-consumer.js'
+import { Publisher } from '../../platform/kafka.js'
+import { createLogger } from '../../platform/logger.js'
+import { Topics } from '../../platform/messages.js'
+import { activeKafkaController, redisNode } from '../../tools/chaos/faults.js'
 import { kafkaSasl } from '../../tools/cluster/credentials.js'
 import { httpStatus, redisCall, waitUntil } from '../../tools/cluster/probes.js'
 import { useCluster } from '../support/cluster.js'
@@ -135,6 +141,44 @@ test('partition, one-way cut, slow lossy link and heal act on the links they nam
   assert.doesNotMatch(execFileSync('ip', ['netns', 'exec', h3!.netns, 'tc', 'qdisc', 'show', 'dev', 'eth0'], { encoding: 'utf8' }), /tbf/)
   assert.equal(execFileSync('ip', ['netns', 'exec', h3!.netns, 'nft', 'list', 'ruleset'], { encoding: 'utf8' }).trim(), '')
   assert.deepEqual(links(), all)
+})
+
+// A broker cut off from the controller is fenced without knowing it, and answers metadata as of the cut
+// (platform/metadata-witness.ts). A consumer that asked it first fetched the partitions that had moved
+// away from it, empty and without an error, until the heal (a chaos run's one-way cut: 10 s and more).
+test('a consumer whose first broker is cut off from the controller takes its metadata from a current one, and misses nothing', { skip }, async () => {
+  const { cluster } = env!
+  const controller = cluster.processes.find((p) => p.name === activeKafkaController(cluster))!
+  const fenced = cluster.processes.find((p) => p.role === 'kafka' && p.host !== controller.host)!
+  const first = `${fenced.address}:${fenced.port}`
+  const kafka = loadConfig(cluster.serviceEnv('stock', 1), 'stock').kafka
+  const logger = createLogger('stock', 'witness-test', process.env.TEST_VERBOSE ? 'info' : 'silent')
+  // The test runs beside the hosts and reaches every broker: the consumer asks the cut-off one first, the publisher the controller.
+  const publisher = new Publisher({ ...kafka, brokers: brokersStartingAt(kafka.brokers, kafka.brokers.indexOf(`${controller.address}:${controller.port}`)) }, 'witness-test', logger)
+  const handled = new Set<string>()
+  const groupId = `witness-test-${randomUUID()}`
+  const loop = new ConsumerLoop({
+    kafka: { ...kafka, brokers: brokersStartingAt(kafka.brokers, kafka.brokers.indexOf(first)) },
+    groupId,
+    clientId: groupId,
+    topic: Topics.stock,
+    handle: async (message) => (handled.add(message.sagaId), { send: [] }),
+    publisher,
+    makeDurable: async () => {},
+    logger,
+  })
+  await loop.start()
+  cluster.partition({ side: [fenced.host], from: [controller.host], oneway: true })
+  try {
+    await sleep(8000) // the controller fences the broker (its session: 4 s) and moves its partitions' leaders
+    const sent = Array.from({ length: 60 }, () => randomUUID()) // keys over every partition
+    await publisher.publish(sent.map((sagaId) => ({ topic: Topics.stock, message: { type: 'ReserveStock', sagaId, orderId: sagaId, items: [['item', 1]] } })))
+    await waitUntil('every command to be handled while the cut lasts', async () => sent.every((id) => handled.has(id)), 20_000)
+  } finally {
+    cluster.heal()
+    await loop.stop()
+    await publisher.close()
+  }
 })
 
 test('a replica cut off from its Redis answers 503 within seconds instead of hanging, and the gateway routes around it', { skip }, async () => {

@@ -1,0 +1,75 @@
+// A Kafka broker cut off from the controller (a partition) is fenced without knowing it, and keeps
+// answering metadata as of the cut: itself still the leader of the partitions that moved away, under
+// their old leader epochs. A client asks its first reachable bootstrap broker for metadata, so one
+// whose first broker is that one fetches those partitions from it, empty and without an error, for as
+// long as the cut lasts (a hosts chaos run's one-way cut: a stock replica held a partition 10 s and
+// consumed nothing). The witness asks every broker for a topic's leaders and says whose answer is behind.
+import { Admin } from '@platformatic/kafka'
+import type { KafkaConfig } from './config.js'
+import { within } from './consumer-session.js'
+
+/** A broker that has not answered by then is down or cut off: not a witness this time. */
+const ANSWER_LIMIT_MS = 1500
+
+export interface Testimony {
+  broker: string
+  /** Some partition's leader epoch in its answer is older than another broker's. */
+  stale: boolean
+}
+
+/** A broker's answer must be behind this many surveys in a row: a leader change reaches brokers a moment apart. */
+const STALE_SURVEYS = 2
+
+export class MetadataWitness {
+  readonly #admins = new Map<string, Admin>()
+  #staleSurveys = 0
+
+  constructor(config: KafkaConfig, clientId: string) {
+    for (const broker of config.brokers) {
+      const admin = new Admin({
+        clientId: `${clientId}-witness`,
+        bootstrapBrokers: [broker],
+        retries: 0,
+        timeout: ANSWER_LIMIT_MS,
+        connectTimeout: ANSWER_LIMIT_MS,
+        ...(config.sasl ? { sasl: config.sasl } : {}),
+      })
+      this.#admins.set(broker, admin)
+    }
+  }
+
+  /** The brokers of `order` that answered in time, in that order, each with whether its leaders of `topic` are stale. */
+  async survey(topic: string, order: string[]): Promise<Testimony[]> {
+    const answers = await Promise.all(order.map(async (broker) => ({ broker, epochs: await this.#epochs(broker, topic) })))
+    const heard = answers.filter((a): a is { broker: string; epochs: number[] } => a.epochs !== undefined)
+    const newest = (partition: number) => Math.max(...heard.map(({ epochs }) => epochs[partition] ?? -1))
+    return heard.map(({ broker, epochs }) => ({ broker, stale: epochs.some((epoch, partition) => epoch < newest(partition)) }))
+  }
+
+  /**
+   * Of a client whose bootstrap list is `order`: the broker it should ask instead, when the one it asks
+   * (the first it can reach: the first that answered) has answered stale leaders of `topic` twice in a
+   * row and another answers current ones; otherwise undefined.
+   */
+  async betterBroker(topic: string, order: string[]): Promise<string | undefined> {
+    const testimonies = await this.survey(topic, order)
+    const current = testimonies.find((testimony) => !testimony.stale)
+    this.#staleSurveys = testimonies[0]?.stale && current ? this.#staleSurveys + 1 : 0
+    if (this.#staleSurveys < STALE_SURVEYS) return undefined
+    this.#staleSurveys = 0
+    return current!.broker
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#admins.values()].map((admin) => within(admin.close(), ANSWER_LIMIT_MS).catch(() => undefined)))
+  }
+
+  /** The leader epoch of each partition of `topic` in `broker`'s own answer, or undefined without one. */
+  async #epochs(broker: string, topic: string): Promise<number[] | undefined> {
+    const admin = this.#admins.get(broker)!
+    // Without the brokers it learnt from an earlier answer, the client can only ask this one.
+    admin.clearMetadata()
+    const metadata = await within(admin.metadata({ topics: [topic], forceUpdate: true }), ANSWER_LIMIT_MS).catch(() => undefined)
+    return metadata?.topics.get(topic)?.partitions.map((partition) => partition.leaderEpoch)
+  }
+}
