@@ -195,7 +195,7 @@ export class ConsumerLoop<T extends Topic> {
    * cut off from the controller: metadata-witness.ts); the next session asks a current one first.
    */
   async #checkMetadataSource(session: Session): Promise<void> {
-    if (!this.#witness || Date.now() - this.#surveyedAt < SURVEY_INTERVAL_MS) return
+    if (!this.#witness || Date.now() - this.#surveyedAt < SURVEY_INTERVAL_MS || !this.#witness.quiet(this.ownedPartitions(), session.joinedAt)) return
     this.#surveyedAt = Date.now()
     const { kafka, topic, groupId, logger } = this.#options
     const asked = brokersStartingAt(kafka.brokers, session.index)
@@ -258,6 +258,8 @@ export class ConsumerLoop<T extends Topic> {
       const batch: Received[] = []
       let next: unknown
       while (batch.length < max && (next = stream.read()) !== null) batch.push(next as Received)
+      const now = Date.now()
+      for (const { partition } of batch) this.#witness?.heard(partition, now)
       if (batch.length === 0) {
         await Promise.race([waitReadable(), whenLost])
         continue

@@ -20,8 +20,12 @@ export interface Testimony {
 /** A broker's answer must be behind this many surveys in a row: a leader change reaches brokers a moment apart. */
 const STALE_SURVEYS = 2
 
+/** A partition that delivered nothing this long may be fetched from a stale leader: worth a survey. */
+const QUIET_MS = 2000
+
 export class MetadataWitness {
   readonly #admins = new Map<string, Admin>()
+  readonly #heardAt = new Map<number, number>()
   #staleSurveys = 0
 
   constructor(config: KafkaConfig, clientId: string) {
@@ -36,6 +40,20 @@ export class MetadataWitness {
       })
       this.#admins.set(broker, admin)
     }
+  }
+
+  /** Records came from `partition` just now. */
+  heard(partition: number, now: number): void {
+    this.#heardAt.set(partition, now)
+  }
+
+  /**
+   * Whether one of `partitions` has delivered nothing for a while (counting from `since`, the session's
+   * start). Under load every partition delivers: no survey is made, and none costs a checkout anything.
+   */
+  quiet(partitions: number[], since: number): boolean {
+    const now = Date.now()
+    return partitions.some((partition) => now - Math.max(this.#heardAt.get(partition) ?? 0, since) >= QUIET_MS)
   }
 
   /** The brokers of `order` that answered in time, in that order, each with whether its leaders of `topic` are stale. */
