@@ -10,18 +10,16 @@ import { within } from './consumer-session.js'
 
 /** A broker that has not answered by then is down or cut off: not a witness this time. */
 const ANSWER_LIMIT_MS = 1500
+/** A broker's answer must be behind this many surveys in a row: a leader change reaches brokers a moment apart. */
+const STALE_SURVEYS = 2
+/** A partition that delivered nothing this long may be fetched from a stale leader: worth a survey. */
+const QUIET_MS = 2000
 
 export interface Testimony {
   broker: string
   /** Some partition's leader epoch in its answer is older than another broker's. */
   stale: boolean
 }
-
-/** A broker's answer must be behind this many surveys in a row: a leader change reaches brokers a moment apart. */
-const STALE_SURVEYS = 2
-
-/** A partition that delivered nothing this long may be fetched from a stale leader: worth a survey. */
-const QUIET_MS = 2000
 
 export class MetadataWitness {
   readonly #admins = new Map<string, Admin>()
