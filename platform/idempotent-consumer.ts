@@ -70,8 +70,6 @@ const PROBE_IDLE_MS = 1000
 const PROBE_TIMEOUT_MS = 2000
 /** A replica whose replies have been trying to go out this long cannot work: its publisher is stuck. */
 const PUBLISH_STUCK_MS = 2000
-/** How often a consumer asks every broker whether the one it takes its metadata from is current. */
-const SURVEY_INTERVAL_MS = 2000
 
 interface Received {
   key: string
@@ -96,7 +94,6 @@ export class ConsumerLoop<T extends Topic> {
   #stopped: Promise<void> = Promise.resolve()
   readonly #poison = new PoisonCounter()
   readonly #witness: MetadataWitness | undefined
-  #surveyedAt = 0
 
   constructor(options: ConsumerLoopOptions<T>) {
     this.#options = options
@@ -195,8 +192,7 @@ export class ConsumerLoop<T extends Topic> {
    * cut off from the controller: metadata-witness.ts); the next session asks a current one first.
    */
   async #checkMetadataSource(session: Session): Promise<void> {
-    if (!this.#witness || Date.now() - this.#surveyedAt < SURVEY_INTERVAL_MS || !this.#witness.quiet(this.ownedPartitions(), session.joinedAt)) return
-    this.#surveyedAt = Date.now()
+    if (!this.#witness?.due(this.ownedPartitions(), session.joinedAt)) return
     const { kafka, topic, groupId, logger } = this.#options
     const asked = brokersStartingAt(kafka.brokers, session.index)
     const better = await this.#witness.betterBroker(topic, asked)
@@ -258,12 +254,11 @@ export class ConsumerLoop<T extends Topic> {
       const batch: Received[] = []
       let next: unknown
       while (batch.length < max && (next = stream.read()) !== null) batch.push(next as Received)
-      const now = Date.now()
-      for (const { partition } of batch) this.#witness?.heard(partition, now)
       if (batch.length === 0) {
         await Promise.race([waitReadable(), whenLost])
         continue
       }
+      this.#witness?.heard(batch)
       const applied = await this.#applyUntilDone(batch, session)
       if (!applied) break
       inFlight++

@@ -14,6 +14,8 @@ const ANSWER_LIMIT_MS = 1500
 const STALE_SURVEYS = 2
 /** A partition that delivered nothing this long may be fetched from a stale leader: worth a survey. */
 const QUIET_MS = 2000
+/** At most one survey this often. */
+const SURVEY_INTERVAL_MS = 2000
 
 export interface Testimony {
   broker: string
@@ -25,6 +27,7 @@ export class MetadataWitness {
   readonly #admins = new Map<string, Admin>()
   readonly #heardAt = new Map<number, number>()
   #staleSurveys = 0
+  #surveyedAt = 0
 
   constructor(config: KafkaConfig, clientId: string) {
     for (const broker of config.brokers) {
@@ -40,18 +43,23 @@ export class MetadataWitness {
     }
   }
 
-  /** Records came from `partition` just now. */
-  heard(partition: number, now: number): void {
-    this.#heardAt.set(partition, now)
+  /** A batch of records just came in. */
+  heard(batch: readonly { partition: number }[]): void {
+    const now = Date.now()
+    for (const { partition } of batch) this.#heardAt.set(partition, now)
   }
 
   /**
-   * Whether one of `partitions` has delivered nothing for a while (counting from `since`, the session's
-   * start). Under load every partition delivers: no survey is made, and none costs a checkout anything.
+   * Whether a survey is due: none in the last SURVEY_INTERVAL_MS, and one of `partitions` has delivered
+   * nothing for a while (counting from `since`, the session's start). Under load every partition
+   * delivers: no survey is made, and none costs a checkout anything.
    */
-  quiet(partitions: number[], since: number): boolean {
+  due(partitions: number[], since: number): boolean {
     const now = Date.now()
-    return partitions.some((partition) => now - Math.max(this.#heardAt.get(partition) ?? 0, since) >= QUIET_MS)
+    if (now - this.#surveyedAt < SURVEY_INTERVAL_MS) return false
+    if (!partitions.some((partition) => now - Math.max(this.#heardAt.get(partition) ?? 0, since) >= QUIET_MS)) return false
+    this.#surveyedAt = now
+    return true
   }
 
   /** The brokers of `order` that answered in time, in that order, each with whether its leaders of `topic` are stale. */

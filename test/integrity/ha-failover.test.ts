@@ -33,7 +33,7 @@ test('an order replica killed mid-checkout: nginx retries its requests on anothe
   await env.cluster.waitReady('order-1')
   assert.equal(env.cluster.processes.find((p) => p.name === 'order-1')!.restarts, before + 1)
   // The gateway logs each request it retried, with every try: the killed replica's, then another's.
-  const gatewayLog = readFileSync(env.cluster.processes.find((p) => p.name === 'gateway')!.log, 'utf8')
+  const gatewayLog = readGatewayLog()
   assert.match(gatewayLog, /retried POST \/orders\/checkout\/\S+ -> \d{3} in [\d.]+s: upstreams \[[\d.:]+, [^\]]+\] statuses \[50\d, /)
 })
 
@@ -133,7 +133,7 @@ test('checkouts all slowed past their wait: each retry goes to an order replica 
   }
   await assertExactlyStockSold(env.api, world, await running, 30)
   const orders = new Set(world.orders.map(({ orderId }) => orderId))
-  const gatewayLog = readFileSync(env.cluster.processes.find((p) => p.name === 'gateway')!.log, 'utf8')
+  const gatewayLog = readGatewayLog()
   const retried = [...gatewayLog.matchAll(/retried POST \/orders\/checkout\/(\S+) .* upstreams \[([^\]]+)\]/g)].filter(([, order]) => orders.has(order!))
   assert.ok(retried.length >= 20, `${retried.length} of 30 checkouts retried`)
   for (const [line, , upstreams] of retried) {
@@ -141,6 +141,9 @@ test('checkouts all slowed past their wait: each retry goes to an order replica 
     assert.equal(new Set(tries.slice(0, 3)).size, Math.min(3, tries.length), line)
   }
 })
+
+/** What the gateway logged so far: its warnings, and a line per request it retried. */
+const readGatewayLog = () => readFileSync(env.cluster.processes.find((p) => p.name === 'gateway')!.log, 'utf8')
 
 function countBy(values: number[]): Record<number, number> {
   const counts: Record<number, number> = {}
