@@ -3,14 +3,14 @@
 // while connecting; a service used to exit on that, and during a network partition three replicas on a
 // cut-off host did. The client must come back by itself, its subscriptions too. Also the chaos run's
 // check that every Sentinel's view is current before the next fault, and the bound on waiting for
-// replicas (DurabilityBarrier).
+// replicas (DurabilityBarrier), and on a command's wait when its Redis goes silent.
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { loadConfig } from '../../platform/config.js'
 import { createLogger } from '../../platform/logger.js'
-import { closeRedis, connectRedis, DurabilityBarrier, keepConnected, type Redis } from '../../platform/redis.js'
+import { closeRedis, connectRedis, DurabilityBarrier, keepConnected, silentForMs, type Redis } from '../../platform/redis.js'
 import { groupMembers, redisNode, sentinelsSettled } from '../../tools/chaos/faults.js'
 import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
 import { waitUntil } from '../../tools/cluster/probes.js'
@@ -148,4 +148,32 @@ test('a write whose replicas do not answer fails within its budget, also one tha
   await write('after')
   await waitUntil('a replica to acknowledge again', async () => (await client.wait(1, 1000)) >= 1, 30_000)
   await barrier.wait()
+})
+
+// A partition drops packets: nothing answers, nothing is refused. With auto-pipelining a command sent
+// while another waited went out only once that one failed, and its own timeout started then: it failed
+// 8 s after its call here, and a replica on a cut-off host held checkouts that long.
+test('a client whose Redis went silent: a command sent while another waits fails within the timeout from its own call, and the client tells how long it has heard nothing', async () => {
+  const client = paymentClient()
+  await ready(client)
+  assert.ok(silentForMs(client) < 2000, `silent for ${silentForMs(client)} ms while healthy`)
+  const master = await redisNode(cluster, 'payment', 'master')
+  await withSentinelsFrozen(async () => {
+    cluster.pause(master)
+    try {
+      const first = client.get('redis-client-test:silent').then(() => undefined, (err: Error) => err)
+      await sleep(2000)
+      const sent = Date.now()
+      const second = await client.get('redis-client-test:silent').then(() => undefined, (err: Error) => err)
+      const tookMs = Date.now() - sent
+      assert.match(String(second?.message), /timed out/)
+      assert.ok(tookMs < 6000, `the second command failed ${tookMs} ms after its call`) // its 5 s, plus slack
+      assert.match(String((await first)?.message), /timed out/)
+      assert.ok(silentForMs(client) >= 6000, `silent for only ${silentForMs(client)} ms`)
+    } finally {
+      cluster.resume(master)
+    }
+  })
+  await ready(client)
+  await waitUntil('a liveness PING answered again', async () => silentForMs(client) < 2000, 10_000)
 })

@@ -196,3 +196,30 @@ test('a Kafka broker frozen past its session timeout, ten times in turn: only a 
   assert.deepEqual(serviceRestarts(), expected, 'restarts: only the killed replicas, once each')
   await assertConserved(env.api, world, tally, users)
 })
+
+// A partition can cut a replica off from its Redis: nothing answers, nothing is refused. Each request
+// there waited out the command timeout for its 503, and the gateway's next try came that late (part of
+// a chaos run's 20 s checkout). The order master and every Sentinel frozen make the same silence here;
+// last, as a Sentinel that was frozen does not fail over for 30 s after.
+test('a replica that has heard nothing from its Redis for longer than a failover takes answers 503 at once, and serves again once it hears it', async () => {
+  const user = await env.api.createUser()
+  const replica = env.cluster.processes.find((p) => p.name === 'order-2')!
+  const direct = new CheckoutApi(`http://${replica.address}:${replica.port}`)
+  const master = await redisNode(env.cluster, 'order', 'master')
+  const silenced = [...env.cluster.processes.filter((p) => p.role === 'sentinel').map((p) => p.name), master]
+  for (const name of silenced) env.cluster.pause(name)
+  try {
+    await sleep(9000) // past the 8 s an ordinary failover may take to reach the clients
+    const started = Date.now()
+    const refused = await direct.request('POST', `/orders/create/${user}`)
+    const tookMs = Date.now() - started
+    assert.equal(refused.status, 503)
+    assert.match(String(refused.body.error), /heard nothing from its Redis/)
+    assert.ok(tookMs < 1000, `refused after ${tookMs} ms`) // not after the 5 s command timeout
+    assert.equal((await direct.request('GET', '/health')).status, 200, 'its health and metrics still answer')
+  } finally {
+    for (const name of silenced) env.cluster.resume(name)
+  }
+  await waitUntil('the replica to serve again', async () => (await direct.request('POST', `/orders/create/${user}`)).status === 200, 20_000)
+  direct.close()
+})
