@@ -231,8 +231,11 @@ export class ConsumerLoop<T extends Topic> {
   async #reopen(): Promise<Session | undefined> {
     for (let attempt = 1; this.#running; attempt++) {
       await this.#stayOutWhileUnfit()
+      const index = this.#sessionsOpened++
+      // With 'partitions assigned' (or the failure below), how long each join took, and where it began.
+      this.#options.logger.info({ groupId: this.#options.groupId, attempt, firstBroker: brokersStartingAt(this.#options.kafka.brokers, index)[0] }, 'joining the group')
       try {
-        return await openSession(this.#options, this.#sessionsOpened++)
+        return await openSession(this.#options, index)
       } catch (err) {
         metrics.kafkaErrors.inc({ operation: 'reconnect' })
         this.#options.logger.warn({ err: (err as Error).message, attempt, groupId: this.#options.groupId }, 'consumer could not join its group yet, retrying')
