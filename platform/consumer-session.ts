@@ -39,6 +39,12 @@ export interface SessionOptions {
 /** Joins the group (the `index`-th session of this consumer), or throws if that takes longer than `joinLimitMs`. */
 export async function openSession({ kafka, groupId, clientId, topic, logger }: SessionOptions, index: number, joinLimitMs = MEMBER_SILENCE_LIMIT_MS): Promise<Session> {
   const consumer = createConsumer(kafka, groupId, clientId, index)
+  // Who consumes what, for the operator (and for reading a chaos run's logs): rebalances are rare.
+  // Listened to before the join, whose own assignment it used to miss.
+  consumer.on('consumer:group:join', ({ generationId, assignments }: { generationId: number; assignments?: { topic: string; partitions: number[] }[] }) => {
+    const partitions = assignments?.find((a) => a.topic === topic)?.partitions ?? []
+    logger.info({ groupId, generationId, partitions }, 'partitions assigned')
+  })
   const consuming = consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
   const stream = await within(consuming, joinLimitMs)
   if (!stream) {
@@ -68,11 +74,6 @@ export async function openSession({ kafka, groupId, clientId, topic, logger }: S
     metrics.kafkaErrors.inc({ operation: 'consume' })
     logger.error({ err: err.message, groupId }, 'consumer stream error')
     session.lose(err.message)
-  })
-  // Who consumes what, for the operator (and for reading a chaos run's logs): rebalances are rare.
-  consumer.on('consumer:group:join', ({ generationId, assignments }: { generationId: number; assignments?: { topic: string; partitions: number[] }[] }) => {
-    const partitions = assignments?.find((a) => a.topic === topic)?.partitions ?? []
-    logger.info({ groupId, generationId, partitions }, 'partitions assigned')
   })
   // The client gives a member up when it cannot rejoin its group in time (a coordinator unreachable
   // for a while), and says so with an 'error' event: unheard, that event would end the process.

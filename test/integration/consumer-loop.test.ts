@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Admin, Consumer, stringDeserializers } from '@platformatic/kafka'
+import { pino } from 'pino'
 import type { KafkaConfig } from '../../platform/config.js'
 import { DEAD_LETTER_TOPIC, POISON_ATTEMPTS } from '../../platform/dead-letters.js'
 import { ConsumerLoop, type MessageHandler } from '../../platform/idempotent-consumer.js'
@@ -317,5 +318,19 @@ test('a consumer no longer in its group commits nothing: the broker would close 
   } finally {
     await stream.close().catch(() => undefined)
     await consumer.close(true)
+  }
+})
+
+// A chaos run's logs seemed to show consumers joining only after the heal: the first assignment of
+// every session went unlogged (the listener came after the join), and only later rebalances showed.
+test("a session logs the assignment its own join got, not only the next rebalance's", async () => {
+  const lines: { msg: string; partitions?: number[]; groupId?: string }[] = []
+  const recording = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
+  const groupId = `logged-${randomUUID()}`
+  const session = await openSession({ kafka, groupId, clientId: groupId, topic: Topics.stock, logger: recording }, 0)
+  try {
+    assert.deepEqual(lines.filter((l) => l.msg === 'partitions assigned').map((l) => [l.groupId, l.partitions]), [[groupId, [0, 1, 2]]])
+  } finally {
+    await closeSession(session)
   }
 })
