@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { loadConfig, type Config, type ServiceName } from './config.js'
 import { AppError } from './errors.js'
-import { createHttpApp } from './http.js'
+import { createHttpApp, guardRoutes, type RouteGuard } from './http.js'
 import { ConsumerLoop, type DeadLetterHandler, type MessageHandler } from './idempotent-consumer.js'
 import { ensureTopics, Publisher } from './kafka.js'
 import { createLogger, type Logger } from './logger.js'
@@ -92,7 +92,7 @@ export async function startService<State, T extends Topic>(
 
   let ready = false
   const app = createHttpApp(logger)
-  refuseWhileRedisSilent(app, redis, logger)
+  guardRoutes(app, refusalWhileRedisSilent(redis, logger))
   app.get('/health', async (_request, reply) => (ready ? { status: 'ok' } : reply.code(503).send({ status: 'starting' })))
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
   definition.routes?.(app, state, context)
@@ -143,26 +143,25 @@ export async function startService<State, T extends Topic>(
 
 /** Past an ordinary failover: 5-7 s from a master's death until the clients reach the new one. */
 const REDIS_SILENCE_LIMIT_MS = 8000
-const OPERATIONAL_ROUTES = new Set(['/health', '/metrics'])
 
 /**
  * A replica cut off from its Redis by a partition (nothing answers, nothing is refused) held every
  * request for the command timeout before its 503. Once the silence outlasts an ordinary failover it
- * answers 503 at once, having done nothing, and the gateway tries another replica.
+ * answers 503 at once, having done nothing, and the gateway tries another replica. Health and metrics
+ * still answer.
  */
-function refuseWhileRedisSilent(app: FastifyInstance, redis: Redis, logger: Logger): void {
+function refusalWhileRedisSilent(redis: Redis, logger: Logger): RouteGuard {
   let refusing = false
-  app.addHook('onRequest', (request, _reply, done) => {
-    if (OPERATIONAL_ROUTES.has(request.url)) return done()
+  return () => {
     const silentMs = silentForMs(redis)
     if (silentMs < REDIS_SILENCE_LIMIT_MS) {
       refusing = false
-      return done()
+      return undefined
     }
     if (!refusing) logger.warn({ silentMs }, 'nothing heard from Redis past an ordinary failover: refusing requests until it answers')
     refusing = true
-    done(new AppError('UNAVAILABLE', `this replica has heard nothing from its Redis for ${(silentMs / 1000).toFixed(1)} s (cut off?): nothing was done here; retry with the same Idempotency-Key`))
-  })
+    return new AppError('UNAVAILABLE', `this replica has heard nothing from its Redis for ${(silentMs / 1000).toFixed(1)} s (cut off?): nothing was done here; retry with the same Idempotency-Key`)
+  }
 }
 
 /** Process entry point: start, stop cleanly on SIGTERM/SIGINT, exit non-zero on a fatal error. */
