@@ -17,7 +17,7 @@ const QUIET_MS = 2000
 /** At most one survey this often. */
 const SURVEY_INTERVAL_MS = 2000
 
-export interface Testimony {
+interface Testimony {
   broker: string
   /** Some partition's leader epoch in its answer is older than another broker's. */
   stale: boolean
@@ -63,7 +63,7 @@ export class MetadataWitness {
   }
 
   /** The brokers of `order` that answered in time, in that order, each with whether its leaders of `topic` are stale. */
-  async survey(topic: string, order: string[]): Promise<Testimony[]> {
+  async #survey(topic: string, order: string[]): Promise<Testimony[]> {
     const answers = await Promise.all(order.map(async (broker) => ({ broker, epochs: await this.#epochs(broker, topic) })))
     const heard = answers.filter((a): a is { broker: string; epochs: number[] } => a.epochs !== undefined)
     const newest = (partition: number) => Math.max(...heard.map(({ epochs }) => epochs[partition] ?? -1))
@@ -76,7 +76,7 @@ export class MetadataWitness {
    * row and another answers current ones; otherwise undefined.
    */
   async betterBroker(topic: string, order: string[]): Promise<string | undefined> {
-    const testimonies = await this.survey(topic, order)
+    const testimonies = await this.#survey(topic, order)
     const current = testimonies.find((testimony) => !testimony.stale)
     this.#staleSurveys = testimonies[0]?.stale && current ? this.#staleSurveys + 1 : 0
     if (this.#staleSurveys < STALE_SURVEYS) return undefined

@@ -85,7 +85,7 @@ test('the payment Redis master frozen under reads and writes: every request wait
 // answers reads. A checkout there used to start a saga the failover loses, or join one it never saw
 // end, and wait out the gateway's whole try (a chaos run's 21 s stall). Replicas frozen make the same
 // master here.
-test('an order replica whose Redis writes reach no replica refuses checkouts at once, changing nothing, and takes them again once they do', async () => {
+test('an order replica whose Redis writes reach no replica refuses checkouts at once, changing nothing, and takes them again once they do', async (t) => {
   const user = await env.api.createUser()
   await env.api.addFunds(user, 10)
   const item = await env.api.createItem(3)
@@ -94,6 +94,7 @@ test('an order replica whose Redis writes reach no replica refuses checkouts at 
   await env.api.addItem(order, item, 1)
   const replica = env.cluster.processes.find((p) => p.name === 'order-1')!
   const direct = new CheckoutApi(`http://${replica.address}:${replica.port}`)
+  t.after(() => direct.close())
   const master = await redisNode(env.cluster, 'order', 'master')
   const redisReplicas = groupMembers(env.cluster, 'order').map((p) => p.name).filter((name) => name !== master)
   for (const name of redisReplicas) env.cluster.pause(name)
@@ -114,7 +115,6 @@ test('an order replica whose Redis writes reach no replica refuses checkouts at 
   const paid = await direct.checkout(order)
   assert.equal(paid.status, 200)
   assert.deepEqual([(await env.api.findItem(item)).stock, (await env.api.findUser(user)).credit], [4, 7])
-  direct.close()
 })
 
 // Every saga slowed past the checkout wait at once (the stock replicas frozen): every order replica
@@ -201,10 +201,11 @@ test('a Kafka broker frozen past its session timeout, ten times in turn: only a 
 // there waited out the command timeout for its 503, and the gateway's next try came that late (part of
 // a chaos run's 20 s checkout). The order master and every Sentinel frozen make the same silence here;
 // last, as a Sentinel that was frozen does not fail over for 30 s after.
-test('a replica that has heard nothing from its Redis for longer than a failover takes answers 503 at once, and serves again once it hears it', async () => {
+test('a replica that has heard nothing from its Redis for longer than a failover takes answers 503 at once, and serves again once it hears it', async (t) => {
   const user = await env.api.createUser()
   const replica = env.cluster.processes.find((p) => p.name === 'order-2')!
   const direct = new CheckoutApi(`http://${replica.address}:${replica.port}`)
+  t.after(() => direct.close())
   const master = await redisNode(env.cluster, 'order', 'master')
   const silenced = [...env.cluster.processes.filter((p) => p.role === 'sentinel').map((p) => p.name), master]
   for (const name of silenced) env.cluster.pause(name)
@@ -221,5 +222,4 @@ test('a replica that has heard nothing from its Redis for longer than a failover
     for (const name of silenced) env.cluster.resume(name)
   }
   await waitUntil('the replica to serve again', async () => (await direct.request('POST', `/orders/create/${user}`)).status === 200, 20_000)
-  direct.close()
 })
