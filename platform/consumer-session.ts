@@ -13,6 +13,12 @@ export const CLOSE_WAIT_MS = 2000
 /** A join given up on is closed once it settles, or after this (the client's nested retries take 30-60 s). */
 const ABANDONED_JOIN_LIMIT_MS = 90_000
 
+/**
+ * How a session was lost: it failed; this replica hands its partitions over (and sits out); or its
+ * group coordinator stopped answering (nothing more is sent to it: not the offsets, not a leave).
+ */
+export type LossKind = 'failed' | 'hand-over' | 'coordinator-silent'
+
 export interface Session {
   consumer: StringConsumer
   /** Its number among the consumer's sessions: its client's bootstrap list is brokersStartingAt(brokers, index). */
@@ -22,10 +28,10 @@ export interface Session {
   /** When it joined its group (Date.now()). */
   joinedAt: number
   /** Why the session ended early, once it did: the loop then closes it and opens the next. */
-  lost?: { reason: string; handOver: boolean }
+  lost?: { reason: string; kind: LossKind }
   /** Resolves once the session is lost: the loop's waits race it. */
   whenLost: Promise<void>
-  lose(reason: string, handOver?: boolean): void
+  lose(reason: string, kind?: LossKind): void
 }
 
 export interface SessionOptions {
@@ -63,8 +69,8 @@ export async function openSession({ kafka, groupId, clientId, topic, logger }: S
     offsets: new OffsetCommitter(consumer, logger),
     joinedAt: Date.now(),
     whenLost: new Promise((resolve) => (lost = resolve)),
-    lose(reason, handOver = false) {
-      this.lost ??= { reason, handOver }
+    lose(reason, kind = 'failed') {
+      this.lost ??= { reason, kind }
       lost()
     },
   }
@@ -85,10 +91,17 @@ export async function openSession({ kafka, groupId, clientId, topic, logger }: S
   return session
 }
 
-/** Forced, and not waited for long: leaving the group over a silent connection would hang. */
-export async function closeSession({ stream, consumer }: Session): Promise<void> {
-  await within(stream.close(), CLOSE_WAIT_MS).catch(() => undefined)
-  await within(consumer.close(true), CLOSE_WAIT_MS).catch(() => undefined)
+/**
+ * Forced, and not waited for long: leaving the group over a silent connection would hang, and once the
+ * coordinator is known not to answer, not waited for at all. leaveGroup() goes first because it ends
+ * the membership at once (then closes the streams and leaves), whereas close() does not: a rejoin under
+ * way that completed after close() started heartbeats that nothing stopped.
+ */
+export async function closeSession({ consumer, lost }: Session): Promise<void> {
+  // (The callback form: the typings give the promise form a `void` overload first.)
+  const leaving = new Promise<void>((resolve) => consumer.leaveGroup(true, () => resolve()))
+  const closing = within(leaving, CLOSE_WAIT_MS).then(() => within(consumer.close(true), CLOSE_WAIT_MS).catch(() => undefined))
+  if (lost?.kind !== 'coordinator-silent') await closing
 }
 
 /** The promise's value, or undefined if it takes longer than `ms`. */

@@ -12,9 +12,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { deadLetterRecord, decodeEnvelope, isMessageFault, POISON_ATTEMPTS, PoisonCounter, type Envelope } from './dead-letters.js'
 import { CLOSE_WAIT_MS, closeSession, openSession, readableSignal, within, type Session } from './consumer-session.js'
-import { FAILING_HEARTBEAT_LIMIT_MS, MEMBER_SILENCE_LIMIT_MS, type Publisher, type RawRecord } from './kafka.js'
+import type { Publisher, RawRecord } from './kafka.js'
 import { brokersStartingAt, type KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
+import { MemberSilence } from './member-silence.js'
 import { MetadataWitness } from './metadata-witness.js'
 import { decodeMessage, type Outgoing, type Topic, type TopicMessages } from './messages.js'
 import { metrics } from './metrics.js'
@@ -135,19 +136,14 @@ export class ConsumerLoop<T extends Topic> {
    */
   #watch(session: Session): NodeJS.Timeout {
     const { groupId, logger } = this.#options
-    const { consumer } = session
-    // Heartbeat errors that are not the group's own (those make the client rejoin): timeouts, lost connections.
-    let heartbeatFailing = false
-    consumer.on('consumer:heartbeat:error', () => (heartbeatFailing = true))
-    consumer.on('consumer:heartbeat:end', () => (heartbeatFailing = false))
+    const silence = new MemberSilence(session.consumer, session.joinedAt)
     const timer = setInterval(() => {
       if (session.lost) return
-      const silentMs = Date.now() - (consumer.lastHeartbeat?.getTime() ?? session.joinedAt)
-      const limit = heartbeatFailing ? FAILING_HEARTBEAT_LIMIT_MS : MEMBER_SILENCE_LIMIT_MS
-      if (silentMs > limit) {
+      const verdict = silence.verdict()
+      if (verdict) {
         metrics.kafkaErrors.inc({ operation: 'silent-member' })
-        logger.warn({ groupId, silentMs, heartbeatFailing }, 'no heartbeat answered by the group coordinator: replacing the consumer session')
-        session.lose('silent member')
+        logger.warn({ groupId, ...verdict }, 'the group coordinator is not answering this member: replacing the consumer session')
+        session.lose('silent member', 'coordinator-silent')
       } else {
         void this.#checkWork(session)
         void this.#checkMetadataSource(session)
@@ -166,7 +162,7 @@ export class ConsumerLoop<T extends Topic> {
     this.#probing = true
     try {
       const failure = await this.#probe()
-      if (failure !== undefined && Date.now() - this.#workedAt > HAND_OVER_AFTER_MS) session.lose(failure, true)
+      if (failure !== undefined && Date.now() - this.#workedAt > HAND_OVER_AFTER_MS) session.lose(failure, 'hand-over')
     } finally {
       this.#probing = false
     }
@@ -218,7 +214,7 @@ export class ConsumerLoop<T extends Topic> {
         clearInterval(watchdog)
       }
       if (!this.#running) return
-      const handOver = session.lost?.handOver
+      const handOver = session.lost?.kind === 'hand-over'
       if (!handOver) this.#options.logger.warn({ groupId: this.#options.groupId, err: session.lost?.reason }, 'consumer stream lost, reconnecting')
       await closeSession(session)
       this.#session = undefined // it owns no partition meanwhile
@@ -272,7 +268,8 @@ export class ConsumerLoop<T extends Topic> {
     // What is not out yet stays with the publisher, which keeps trying; not committed, its batches go
     // to whoever consumes their partitions next. A lost session does not wait for it, a stop a little.
     await within(Promise.race([newest, whenLost]), CLOSE_WAIT_MS)
-    await within(offsets.flush(), CLOSE_WAIT_MS)
+    // Offsets go to the group coordinator: not waited for once it is known not to answer.
+    if (session.lost?.kind !== 'coordinator-silent') await within(offsets.flush(), CLOSE_WAIT_MS)
   }
 
   /**

@@ -5,12 +5,12 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Admin, Consumer, stringDeserializers } from '@platformatic/kafka'
+import { Admin, Consumer, consumerHeartbeatChannel, stringDeserializers } from '@platformatic/kafka'
 import { pino } from 'pino'
 import type { KafkaConfig } from '../../platform/config.js'
 import { DEAD_LETTER_TOPIC, POISON_ATTEMPTS } from '../../platform/dead-letters.js'
 import { ConsumerLoop, type MessageHandler } from '../../platform/idempotent-consumer.js'
-import { createConsumer, ensureTopics, MEMBER_SILENCE_LIMIT_MS, Publisher } from '../../platform/kafka.js'
+import { createConsumer, ensureTopics, FAILING_HEARTBEAT_LIMIT_MS, MEMBER_SILENCE_LIMIT_MS, Publisher } from '../../platform/kafka.js'
 import { createLogger } from '../../platform/logger.js'
 import { Topics, type StockCommand } from '../../platform/messages.js'
 import { metrics } from '../../platform/metrics.js'
@@ -137,18 +137,35 @@ test('a member whose coordinator stops answering is given a new session, which h
   const handled: string[] = []
   await startLoop(`loop-${randomUUID()}`, async (message) => (handled.push(message.sagaId), { send: [] }))
   const before = await silentSessions()
-  // The only broker, and so the group coordinator, frozen past the silence limit: alive but mute, as
-  // behind a partition.
+  // The only broker, and so the group coordinator, frozen: alive but mute, as behind a partition. The
+  // client, stuck asking it for metadata, sends no heartbeat at all (it used to take MEMBER_SILENCE_LIMIT_MS).
+  const frozenAt = Date.now()
   cluster.pause('kafka-1')
+  let noticedAfterMs: number
   try {
-    await waitUntil('the silent member noticed', async () => (await silentSessions()) > before, MEMBER_SILENCE_LIMIT_MS + 10_000, 250)
+    await waitUntil('the silent member noticed', async () => (await silentSessions()) > before, MEMBER_SILENCE_LIMIT_MS + 10_000, 100)
+    noticedAfterMs = Date.now() - frozenAt
   } finally {
     cluster.resume('kafka-1')
   }
+  // The last heartbeat answered up to a second before the freeze, the watch looks every second.
+  assert.ok(noticedAfterMs <= FAILING_HEARTBEAT_LIMIT_MS + 1500, `noticed ${noticedAfterMs} ms after the freeze`)
   const sagaId = `after-${randomUUID()}`
   await publisher.publish([{ topic: Topics.stock, message: command(sagaId) }])
   await waitUntil('the message after the freeze handled', async () => handled.includes(sagaId), 30_000, 100)
   assert.equal(await silentSessions(), before + 1, 'one session replaced, none once the coordinator answered again')
+
+  // The replaced session was closed as its client rejoined the group on the resume: the client
+  // completed the join after close() and started heartbeats that nothing stopped, one a second forever
+  // (and the test process never ended). Once the loop stopped, no consumer of this process heartbeats.
+  for (const loop of loops.splice(0)) await loop.stop()
+  let heartbeats = 0
+  const ignore = () => {}
+  const count = { start: () => void heartbeats++, end: ignore, asyncStart: ignore, asyncEnd: ignore, error: ignore }
+  consumerHeartbeatChannel.subscribe(count)
+  await sleep(3000)
+  consumerHeartbeatChannel.unsubscribe(count)
+  assert.equal(heartbeats, 0, 'heartbeats after every session closed')
 })
 
 test('a join given up on, which the client then completes, does not end the process', async () => {
