@@ -2,6 +2,7 @@
 // stream failed, the client gave the member up, or the consumer loop ended it), and its forced close.
 // The consumer loop (idempotent-consumer.ts) opens the next one.
 import type { Readable } from 'node:stream'
+import { instancesChannel } from '@platformatic/kafka'
 import { createConsumer, MEMBER_SILENCE_LIMIT_MS, type StringConsumer } from './kafka.js'
 import type { KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
@@ -10,12 +11,10 @@ import { OffsetCommitter } from './offset-committer.js'
 
 /** How long a lost session is given to close before the next one opens. */
 export const CLOSE_WAIT_MS = 2000
-/** A join given up on is closed once it settles, or after this (the client's nested retries take 30-60 s). */
-const ABANDONED_JOIN_LIMIT_MS = 90_000
 
 /**
  * How a session was lost: it failed; this replica hands its partitions over (and sits out); or its
- * group coordinator stopped answering (nothing more is sent to it: not the offsets, not a leave).
+ * group coordinator stopped answering (nothing more is waited for from it: not the offsets, not the leave).
  */
 export type LossKind = 'failed' | 'hand-over' | 'coordinator-silent'
 
@@ -54,11 +53,7 @@ export async function openSession({ kafka, groupId, clientId, topic, logger }: S
   const consuming = consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
   const stream = await within(consuming, joinLimitMs)
   if (!stream) {
-    // Given up on, but closed only once the join settles: the client may still finish the join and
-    // build a stream, and one built on a closed consumer fails as it is built, with an 'error' event
-    // emitted before any listener can be attached (it ended a payment replica in a chaos run).
-    const abandon = () => void consumer.close(true).catch(() => undefined)
-    void within(consuming.then((late) => late.close()), ABANDONED_JOIN_LIMIT_MS).then(abandon, abandon)
+    abandon(consumer, consuming)
     throw new Error(`joining the group took longer than ${joinLimitMs} ms`)
   }
   let lost!: () => void
@@ -91,17 +86,41 @@ export async function openSession({ kafka, groupId, clientId, topic, logger }: S
   return session
 }
 
-/**
- * Forced, and not waited for long: leaving the group over a silent connection would hang, and once the
- * coordinator is known not to answer, not waited for at all. leaveGroup() goes first because it ends
- * the membership at once (then closes the streams and leaves), whereas close() does not: a rejoin under
- * way that completed after close() started heartbeats that nothing stopped.
- */
+/** Forced, and not waited for at all once its coordinator is known not to answer (see quit). */
 export async function closeSession({ consumer, lost }: Session): Promise<void> {
-  // (The callback form: the typings give the promise form a `void` overload first.)
-  const leaving = new Promise<void>((resolve) => consumer.leaveGroup(true, () => resolve()))
-  const closing = within(leaving, CLOSE_WAIT_MS).then(() => within(consumer.close(true), CLOSE_WAIT_MS).catch(() => undefined))
+  const closing = quit(consumer)
   if (lost?.kind !== 'coordinator-silent') await closing
+}
+
+/**
+ * Consumers whose join was given up on. Each is closed at once: left to finish its join, it joined
+ * the group later under the same static member id as the next session, the two fenced each other, and
+ * the group rebalanced every second (for 17 s after a heal in a chaos run). Closed mid-join, the client
+ * may still build it a stream, which fails as it is built, with an 'error' event emitted before the
+ * caller can listen (it ended a payment replica in a chaos run): every such stream is listened to at
+ * birth, through the client's diagnostics channel for the objects it creates.
+ */
+const abandoned = new WeakSet<object>()
+instancesChannel.subscribe((created) => {
+  const { type, instance } = created as { type: string; instance: Readable & { consumer?: object } }
+  if (type === 'messages-stream' && instance.consumer && abandoned.has(instance.consumer)) instance.on('error', () => undefined)
+})
+
+function abandon(consumer: StringConsumer, consuming: Promise<Readable & { close(): Promise<void> }>): void {
+  abandoned.add(consumer)
+  void consuming.then((late) => late.close()).catch(() => undefined)
+  void quit(consumer)
+}
+
+/**
+ * Out of the group, then closed. leaveGroup() goes first because it ends the membership at once,
+ * whereas close() does not: a rejoin under way that completed after close() started heartbeats that
+ * nothing stopped. Each step is waited for CLOSE_WAIT_MS at most: leaving over a silent connection hangs.
+ */
+async function quit(consumer: StringConsumer): Promise<void> {
+  // (The callback form: the typings give the promise form a `void` overload first.)
+  await within(new Promise<void>((resolve) => consumer.leaveGroup(true, () => resolve())), CLOSE_WAIT_MS)
+  await within(consumer.close(true), CLOSE_WAIT_MS).catch(() => undefined)
 }
 
 /** The promise's value, or undefined if it takes longer than `ms`. */

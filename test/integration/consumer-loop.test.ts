@@ -181,6 +181,26 @@ test('a join given up on, which the client then completes, does not end the proc
   await closeSession(session)
 })
 
+test('a join given up on while the coordinator is silent does not join later beside the next session', async () => {
+  const groupId = `ghost-${randomUUID()}`
+  const options = { kafka, groupId, clientId: 'ghost', topic: Topics.stock, logger }
+  const generations: number[] = []
+  cluster.pause('kafka-1')
+  try {
+    // Stuck in the client's nested retries when given up on, as a replica's join behind a partition.
+    await assert.rejects(openSession(options, 0, 2000), /joining the group took longer than 2000 ms/)
+  } finally {
+    cluster.resume('kafka-1')
+  }
+  const session = await openSession(options, 1)
+  session.consumer.on('consumer:group:join', ({ generationId }: { generationId: number }) => generations.push(generationId))
+  await sleep(8000)
+  await closeSession(session)
+  // The given-up join used to complete after the resume, under the same static member id: the two
+  // fenced each other, and the group rebalanced every second until the client's retries ran out.
+  assert.deepEqual(generations, [], 'no rebalance once the next session joined')
+})
+
 test('a replica that cannot work hands its partitions over, with no message to fail on, until it can work again', async () => {
   for (const loop of loops.splice(0)) await loop.stop()
   const groupId = `loop-${randomUUID()}`
