@@ -12,10 +12,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { deadLetterRecord, decodeEnvelope, isMessageFault, POISON_ATTEMPTS, PoisonCounter, type Envelope } from './dead-letters.js'
 import { CLOSE_WAIT_MS, closeSession, openSession, readableSignal, within, type Session } from './consumer-session.js'
-import type { Publisher, RawRecord } from './kafka.js'
+import { FAILING_HEARTBEAT_LIMIT_MS, MEMBER_SILENCE_LIMIT_MS, type Publisher, type RawRecord } from './kafka.js'
 import { brokersStartingAt, type KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
-import { MemberSilence } from './member-silence.js'
 import { MetadataWitness } from './metadata-witness.js'
 import { decodeMessage, type Outgoing, type Topic, type TopicMessages } from './messages.js'
 import { metrics } from './metrics.js'
@@ -136,13 +135,18 @@ export class ConsumerLoop<T extends Topic> {
    */
   #watch(session: Session): NodeJS.Timeout {
     const { groupId, logger } = this.#options
-    const silence = new MemberSilence(session.consumer, session.joinedAt)
+    const { consumer } = session
+    // Heartbeat errors that are not the group's own (those make the client rejoin): timeouts, lost connections.
+    let heartbeatFailing = false
+    consumer.on('consumer:heartbeat:error', () => (heartbeatFailing = true))
+    consumer.on('consumer:heartbeat:end', () => (heartbeatFailing = false))
     const timer = setInterval(() => {
       if (session.lost) return
-      const verdict = silence.verdict()
-      if (verdict) {
+      const silentMs = Date.now() - (consumer.lastHeartbeat?.getTime() ?? session.joinedAt)
+      const limit = heartbeatFailing ? FAILING_HEARTBEAT_LIMIT_MS : MEMBER_SILENCE_LIMIT_MS
+      if (silentMs > limit) {
         metrics.kafkaErrors.inc({ operation: 'silent-member' })
-        logger.warn({ groupId, ...verdict }, 'the group coordinator is not answering this member: replacing the consumer session')
+        logger.warn({ groupId, silentMs, heartbeatFailing }, 'no heartbeat answered by the group coordinator: replacing the consumer session')
         session.lose('silent member', 'coordinator-silent')
       } else {
         void this.#checkWork(session)

@@ -32,8 +32,8 @@ const REBALANCE_TIMEOUT_MS = 3000
  */
 export const MEMBER_SILENCE_LIMIT_MS = REBALANCE_TIMEOUT_MS + 5000
 /**
- * Sooner when the heartbeats themselves fail, stall or are not sent, rather than wait in a rebalance:
- * past the session timeout the coordinator has expelled the member anyway (member-silence.ts).
+ * Sooner when the heartbeats themselves fail (time out, or their connection closes) rather than wait
+ * in a rebalance: the client would keep sending them to a coordinator that does not answer.
  */
 export const FAILING_HEARTBEAT_LIMIT_MS = REBALANCE_TIMEOUT_MS + 1000
 

@@ -10,7 +10,7 @@ import { pino } from 'pino'
 import type { KafkaConfig } from '../../platform/config.js'
 import { DEAD_LETTER_TOPIC, POISON_ATTEMPTS } from '../../platform/dead-letters.js'
 import { ConsumerLoop, type MessageHandler } from '../../platform/idempotent-consumer.js'
-import { createConsumer, ensureTopics, FAILING_HEARTBEAT_LIMIT_MS, MEMBER_SILENCE_LIMIT_MS, Publisher } from '../../platform/kafka.js'
+import { createConsumer, ensureTopics, MEMBER_SILENCE_LIMIT_MS, Publisher } from '../../platform/kafka.js'
 import { createLogger } from '../../platform/logger.js'
 import { Topics, type StockCommand } from '../../platform/messages.js'
 import { metrics } from '../../platform/metrics.js'
@@ -137,19 +137,14 @@ test('a member whose coordinator stops answering is given a new session, which h
   const handled: string[] = []
   await startLoop(`loop-${randomUUID()}`, async (message) => (handled.push(message.sagaId), { send: [] }))
   const before = await silentSessions()
-  // The only broker, and so the group coordinator, frozen: alive but mute, as behind a partition. The
-  // client, stuck asking it for metadata, sends no heartbeat at all (it used to take MEMBER_SILENCE_LIMIT_MS).
-  const frozenAt = Date.now()
+  // The only broker, and so the group coordinator, frozen past the silence limit: alive but mute, as
+  // behind a partition.
   cluster.pause('kafka-1')
-  let noticedAfterMs: number
   try {
-    await waitUntil('the silent member noticed', async () => (await silentSessions()) > before, MEMBER_SILENCE_LIMIT_MS + 10_000, 100)
-    noticedAfterMs = Date.now() - frozenAt
+    await waitUntil('the silent member noticed', async () => (await silentSessions()) > before, MEMBER_SILENCE_LIMIT_MS + 10_000, 250)
   } finally {
     cluster.resume('kafka-1')
   }
-  // The last heartbeat answered up to a second before the freeze, the watch looks every second.
-  assert.ok(noticedAfterMs <= FAILING_HEARTBEAT_LIMIT_MS + 1500, `noticed ${noticedAfterMs} ms after the freeze`)
   const sagaId = `after-${randomUUID()}`
   await publisher.publish([{ topic: Topics.stock, message: command(sagaId) }])
   await waitUntil('the message after the freeze handled', async () => handled.includes(sagaId), 30_000, 100)
