@@ -27,7 +27,10 @@ async function up(runDir: string, basePort: number): Promise<ChildProcess> {
   let output = ''
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()))
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  await waitUntil('the cluster to be ready', async () => output.includes('ready: gateway'), 90_000)
+  await waitUntil('the cluster to be ready', async () => output.includes('ready: gateway'), 90_000).catch((err: Error) => {
+    // What the launcher said is all there is to go by: the run folder goes with the test.
+    throw new Error(`${err.message}; the launcher's last output:\n${output.slice(-4000)}`)
+  })
   return child
 }
 
