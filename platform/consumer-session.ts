@@ -86,9 +86,11 @@ export async function openSession({ kafka, groupId, clientId, topic, logger }: S
   return session
 }
 
-/** Forced, and not waited for at all once its coordinator is known not to answer (see quit). */
-export async function closeSession({ consumer, lost }: Session): Promise<void> {
-  const closing = quit(consumer)
+/** Forced, and not waited for long (at all once its coordinator is known not to answer): see quit. */
+export async function closeSession({ stream, consumer, lost }: Session): Promise<void> {
+  const closing = within(stream.close(), CLOSE_WAIT_MS)
+    .catch(() => undefined)
+    .then(() => within(quit(consumer), CLOSE_WAIT_MS))
   if (lost?.kind !== 'coordinator-silent') await closing
 }
 
@@ -109,18 +111,23 @@ instancesChannel.subscribe((created) => {
 function abandon(consumer: StringConsumer, consuming: Promise<Readable & { close(): Promise<void> }>): void {
   abandoned.add(consumer)
   void consuming.then((late) => late.close()).catch(() => undefined)
-  void quit(consumer)
+  void quit(consumer, CLOSE_WAIT_MS)
 }
 
 /**
  * Out of the group, then closed. leaveGroup() goes first because it ends the membership at once,
- * whereas close() does not: a rejoin under way that completed after close() started heartbeats that
- * nothing stopped. Each step is waited for CLOSE_WAIT_MS at most: leaving over a silent connection hangs.
+ * whereas close() does not: a rejoin under way that completed after close() armed heartbeats that
+ * nothing stopped. close() waits for the leave (which first closes the consumer's streams): it clears
+ * the consumer's topics, and a stream still fetching then crashed the process (`metadata.topics.get
+ * (topic)` undefined, thrown in a callback). Only a consumer with no stream (a join given up on) is
+ * closed after `leaveWaitMs` without its leave: the leave over a silent connection would hang, and
+ * that join must not complete meanwhile.
  */
-async function quit(consumer: StringConsumer): Promise<void> {
+async function quit(consumer: StringConsumer, leaveWaitMs?: number): Promise<void> {
   // (The callback form: the typings give the promise form a `void` overload first.)
-  await within(new Promise<void>((resolve) => consumer.leaveGroup(true, () => resolve())), CLOSE_WAIT_MS)
-  await within(consumer.close(true), CLOSE_WAIT_MS).catch(() => undefined)
+  const leaving = new Promise<void>((resolve) => consumer.leaveGroup(true, () => resolve()))
+  await (leaveWaitMs === undefined ? leaving : within(leaving, leaveWaitMs))
+  await consumer.close(true).catch(() => undefined)
 }
 
 /** The promise's value, or undefined if it takes longer than `ms`. */
