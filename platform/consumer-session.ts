@@ -51,7 +51,8 @@ export async function openSession({ kafka, groupId, clientId, topic, logger }: S
     logger.info({ groupId, generationId, partitions }, 'partitions assigned')
   })
   const consuming = consumer.consume({ topics: [topic], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
-  const stream = await within(consuming, joinLimitMs)
+  // A join that failed is closed like one given up on: left open, its client kept its connections.
+  const stream = await within(consuming, joinLimitMs).catch((err: Error) => (abandon(consumer, consuming), Promise.reject(err)))
   if (!stream) {
     abandon(consumer, consuming)
     throw new Error(`joining the group took longer than ${joinLimitMs} ms`)

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Admin, Consumer, consumerGroupChannel, consumerHeartbeatChannel, stringDeserializers } from '@platformatic/kafka'
+import { Admin, Consumer, consumerGroupChannel, consumerHeartbeatChannel, instancesChannel, stringDeserializers } from '@platformatic/kafka'
 import { pino } from 'pino'
 import type { KafkaConfig } from '../../platform/config.js'
 import { DEAD_LETTER_TOPIC, POISON_ATTEMPTS } from '../../platform/dead-letters.js'
@@ -51,6 +51,14 @@ async function startLoop(groupId: string, handle: MessageHandler<'stock.commands
   loops.push(loop)
   await loop.start()
   return loop
+}
+
+type OperationSubscriber = Parameters<typeof consumerGroupChannel.subscribe>[0]
+
+/** A subscriber to one of the client's diagnostics channels that runs `start` as each operation starts. */
+function onStart(start: OperationSubscriber['start']): OperationSubscriber {
+  const ignore = () => {}
+  return { start, end: ignore, asyncStart: ignore, asyncEnd: ignore, error: ignore }
 }
 
 /** Every message on `topic` whose key is `key`, read from the start by a throwaway group. */
@@ -159,16 +167,12 @@ test('a session closed while its member rejoins leaves no heartbeat running', as
   // the broker freezes; the session is closed meanwhile, and once resumed the broker answers the sync,
   // then the leave: the order in which a test run met it.
   let closing: Promise<void> | undefined
-  const ignore = () => {}
-  const freezeAtSync: Parameters<typeof consumerGroupChannel.subscribe>[0] = {
-    start: ({ client, operation }) => {
-      if (client !== first.consumer || operation !== 'syncGroup' || closing) return
-      cluster.pause('kafka-1')
-      closing = closeSession(first)
-      setTimeout(() => cluster.resume('kafka-1'), 1000)
-    },
-    end: ignore, asyncStart: ignore, asyncEnd: ignore, error: ignore,
-  }
+  const freezeAtSync = onStart(({ client, operation }) => {
+    if (client !== first.consumer || operation !== 'syncGroup' || closing) return
+    cluster.pause('kafka-1')
+    closing = closeSession(first)
+    setTimeout(() => cluster.resume('kafka-1'), 1000)
+  })
   consumerGroupChannel.subscribe(freezeAtSync)
   t.after(() => consumerGroupChannel.unsubscribe(freezeAtSync))
   const second = await openSession(options('second'), 0)
@@ -177,10 +181,7 @@ test('a session closed while its member rejoins leaves no heartbeat running', as
   await closeSession(second)
   let heartbeats = 0
   const closed = new Set<unknown>([first.consumer, second.consumer])
-  const count: Parameters<typeof consumerHeartbeatChannel.subscribe>[0] = {
-    start: ({ client }) => void (closed.has(client) && heartbeats++),
-    end: ignore, asyncStart: ignore, asyncEnd: ignore, error: ignore,
-  }
+  const count = onStart(({ client }) => void (closed.has(client) && heartbeats++))
   consumerHeartbeatChannel.subscribe(count)
   await sleep(3000)
   consumerHeartbeatChannel.unsubscribe(count)
@@ -220,6 +221,23 @@ test('a join given up on while the coordinator is silent does not join later bes
   // The given-up join used to complete after the resume, under the same static member id: the two
   // fenced each other, and the group rebalanced every second until the client's retries ran out.
   assert.deepEqual(generations, [], 'no rebalance once the next session joined')
+})
+
+test('a join that fails closes its consumer', async (t) => {
+  const groupId = `failed-join-${randomUUID()}`
+  const consumers: Consumer<string, string, string, string>[] = []
+  const collect = (created: unknown) => {
+    const { type, instance } = created as { type: string; instance: Consumer<string, string, string, string> }
+    if (type === 'consumer' && instance.groupId === groupId) consumers.push(instance)
+  }
+  instancesChannel.subscribe(collect)
+  t.after(() => instancesChannel.unsubscribe(collect))
+  // A topic the brokers do not have (they create none on demand): the join fails at once.
+  const options = { kafka, groupId, clientId: 'failed-join', topic: 'no-such-topic' as typeof Topics.stock, logger }
+  await assert.rejects(openSession(options, 0), (err: Error) => !/took longer than/.test(err.message))
+  assert.equal(consumers.length, 1)
+  // Left open, it kept its connections to the brokers for the life of the process.
+  await waitUntil('the consumer of the failed join closed', async () => consumers[0]!.closed, 5000, 50)
 })
 
 test('a replica that cannot work hands its partitions over, with no message to fail on, until it can work again', async () => {
