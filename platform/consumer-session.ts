@@ -20,8 +20,8 @@ export type LossKind = 'failed' | 'hand-over' | 'coordinator-silent'
 
 export interface Session {
   consumer: StringConsumer
-  /** Its number among the consumer's sessions: its client's bootstrap list is brokersStartingAt(brokers, index). */
-  index: number
+  /** The brokers its client asks, in that order (the first reachable one for metadata and the coordinator). */
+  brokers: string[]
   stream: Readable & { close(): Promise<void> }
   offsets: OffsetCommitter
   /** When it joined its group (Date.now()). */
@@ -41,9 +41,9 @@ export interface SessionOptions {
   logger: Logger
 }
 
-/** Joins the group (the `index`-th session of this consumer), or throws if that takes longer than `joinLimitMs`. */
-export async function openSession({ kafka, groupId, clientId, topic, logger }: SessionOptions, index: number, joinLimitMs = MEMBER_SILENCE_LIMIT_MS): Promise<Session> {
-  const consumer = createConsumer(kafka, groupId, clientId, index)
+/** Joins the group, asking `brokers` in that order, or throws if that fails or takes longer than `joinLimitMs`. */
+export async function openSession({ kafka, groupId, clientId, topic, logger }: SessionOptions, brokers = kafka.brokers, joinLimitMs = MEMBER_SILENCE_LIMIT_MS): Promise<Session> {
+  const consumer = createConsumer(kafka, groupId, clientId, brokers)
   // Who consumes what, for the operator (and for reading a chaos run's logs): rebalances are rare.
   // Listened to before the join, whose own assignment it used to miss.
   consumer.on('consumer:group:join', ({ generationId, assignments }: { generationId: number; assignments?: { topic: string; partitions: number[] }[] }) => {
@@ -60,7 +60,7 @@ export async function openSession({ kafka, groupId, clientId, topic, logger }: S
   let lost!: () => void
   const session: Session = {
     consumer,
-    index,
+    brokers,
     stream: stream as unknown as Session['stream'],
     offsets: new OffsetCommitter(consumer, logger),
     joinedAt: Date.now(),

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { deadLetterRecord, decodeEnvelope, isMessageFault, POISON_ATTEMPTS, PoisonCounter, type Envelope } from './dead-letters.js'
 import { CLOSE_WAIT_MS, closeSession, openSession, readableSignal, within, type Session } from './consumer-session.js'
 import { FAILING_HEARTBEAT_LIMIT_MS, MEMBER_SILENCE_LIMIT_MS, type Publisher, type RawRecord } from './kafka.js'
-import { brokersStartingAt, type KafkaConfig } from './config.js'
+import type { KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
 import { MetadataWitness } from './metadata-witness.js'
 import { decodeMessage, type Outgoing, type Topic, type TopicMessages } from './messages.js'
@@ -86,7 +86,6 @@ export class ConsumerLoop<T extends Topic> {
   readonly #options: ConsumerLoopOptions<T>
   #session: Session | undefined
   #running = false
-  #sessionsOpened = 0
   /** When this replica last did its work: a batch made durable, or canWork passed (Date.now()). */
   #workedAt = Date.now()
   #probing = false
@@ -193,15 +192,12 @@ export class ConsumerLoop<T extends Topic> {
    */
   async #checkMetadataSource(session: Session): Promise<void> {
     if (!this.#witness?.due(this.ownedPartitions(), session.joinedAt)) return
-    const { kafka, topic, groupId, logger } = this.#options
-    const asked = brokersStartingAt(kafka.brokers, session.index)
-    const better = await this.#witness.betterBroker(topic, asked)
+    const { topic, groupId, logger } = this.#options
+    const better = await this.#witness.betterBroker(topic, session.brokers)
     if (!better || session.lost) return
     metrics.kafkaErrors.inc({ operation: 'stale-metadata' })
-    logger.warn({ groupId, asked: asked[0], next: better }, 'the broker this consumer asks for metadata answers stale leaders (cut off from the controller?): replacing the consumer session')
-    // The next session's list starts at `better` (brokersStartingAt takes the index modulo their number).
-    const count = kafka.brokers.length
-    this.#sessionsOpened += (((kafka.brokers.indexOf(better) - this.#sessionsOpened) % count) + count) % count
+    // The next session asks the brokers that answer current leaders first (#reopen).
+    logger.warn({ groupId, asked: session.brokers[0], next: better }, 'the broker this consumer asks for metadata answers stale leaders (cut off from the controller?): replacing the consumer session')
     session.lose('stale metadata')
   }
 
@@ -227,18 +223,22 @@ export class ConsumerLoop<T extends Topic> {
     }
   }
 
-  /** A new session, retried with backoff until it opens (undefined if the loop stops meanwhile). */
+  /**
+   * A new session, retried with backoff until it opens (undefined if the loop stops meanwhile). Its
+   * client asks the brokers that answer now first: after a partition the configured first may be cut off.
+   */
   async #reopen(): Promise<Session | undefined> {
+    const { kafka, topic, groupId, logger } = this.#options
     for (let attempt = 1; this.#running; attempt++) {
       await this.#stayOutWhileUnfit()
-      const index = this.#sessionsOpened++
+      const brokers = this.#witness ? await this.#witness.reachableFirst(topic, kafka.brokers) : kafka.brokers
       // With 'partitions assigned' (or the failure below), how long each join took, and where it began.
-      this.#options.logger.info({ groupId: this.#options.groupId, attempt, firstBroker: brokersStartingAt(this.#options.kafka.brokers, index)[0] }, 'joining the group')
+      logger.info({ groupId, attempt, firstBroker: brokers[0] }, 'joining the group')
       try {
-        return await openSession(this.#options, index)
+        return await openSession(this.#options, brokers)
       } catch (err) {
         metrics.kafkaErrors.inc({ operation: 'reconnect' })
-        this.#options.logger.warn({ err: (err as Error).message, attempt, groupId: this.#options.groupId }, 'consumer could not join its group yet, retrying')
+        logger.warn({ err: (err as Error).message, attempt, groupId }, 'consumer could not join its group yet, retrying')
         await sleep(Math.min(250 * attempt, 2000))
       }
     }

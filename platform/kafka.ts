@@ -1,7 +1,7 @@
 // The Kafka bus: topic set-up, a batching publisher, and consumers tuned for low latency.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
-import { brokersStartingAt, type KafkaConfig } from './config.js'
+import type { KafkaConfig } from './config.js'
 import type { Logger } from './logger.js'
 import { DEAD_LETTER_TOPIC } from './dead-letters.js'
 import { allTopics, type Outgoing } from './messages.js'
@@ -198,19 +198,15 @@ function toRecord(o: Outgoing, headers?: Record<string, string>): RawRecord {
   }
 }
 
-/**
- * A consumer; `session` counts the ones this process opened for the group. Each session starts at the
- * next broker of the list (see brokersStartingAt): one cut off by a partition, asked first every time,
- * would fail its joins over and over.
- */
-export function createConsumer(config: KafkaConfig, groupId: string, clientId: string, session = 0): StringConsumer {
+/** A consumer whose client asks `brokers` in that order (see MetadataWitness.reachableFirst). */
+export function createConsumer(config: KafkaConfig, groupId: string, clientId: string, brokers = config.brokers): StringConsumer {
   return new Consumer({
     clientId,
     groupId,
     // Static membership: a replica restarted under the same name takes its partitions straight back,
     // without a rebalance of the whole group (and without waiting out the dead member's session).
     groupInstanceId: clientId,
-    bootstrapBrokers: brokersStartingAt(config.brokers, session),
+    bootstrapBrokers: brokers,
     ...login(config),
     deserializers: stringDeserializers,
     // A dead member's partitions move to a live one after this long: the stall a consumer crash causes.

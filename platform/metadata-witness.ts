@@ -62,12 +62,37 @@ export class MetadataWitness {
     return true
   }
 
-  /** The brokers of `order` that answered in time, in that order, each with whether its leaders of `topic` are stale. */
-  async #survey(topic: string, order: string[]): Promise<Testimony[]> {
-    const answers = await Promise.all(order.map(async (broker) => ({ broker, epochs: await this.#epochs(broker, topic) })))
-    const heard = answers.filter((a): a is { broker: string; epochs: number[] } => a.epochs !== undefined)
+  /**
+   * The brokers of `order` that answered in time, in that order, each with whether its leaders of `topic`
+   * are stale. With `untilMajority`, the survey ends as soon as most brokers gave the same answer: one
+   * that is silent (cut off) would hold it for ANSWER_LIMIT_MS, and goes unheard.
+   */
+  async #survey(topic: string, order: string[], untilMajority = false): Promise<Testimony[]> {
+    const answers = new Map<string, number[]>()
+    await new Promise<void>((done) => {
+      let settled = 0
+      for (const broker of order) {
+        void this.#epochs(broker, topic).then((epochs) => {
+          settled++
+          if (epochs) answers.set(broker, epochs)
+          if (settled === order.length || (untilMajority && agreeingMajority([...answers.values()], order.length))) done()
+        })
+      }
+    })
+    const heard = order.flatMap((broker) => (answers.has(broker) ? [{ broker, epochs: answers.get(broker)! }] : []))
     const newest = (partition: number) => Math.max(...heard.map(({ epochs }) => epochs[partition] ?? -1))
     return heard.map(({ broker, epochs }) => ({ broker, stale: epochs.some((epoch, partition) => epoch < newest(partition)) }))
+  }
+
+  /**
+   * `order` with the brokers that answer current leaders of `topic` now first, the others (silent, or
+   * stale) after: a consumer about to join asks its first reachable broker for everything (the group's
+   * coordinator, metadata), and a silent one first cost a connection timeout each time, past the join's
+   * limit (a hosts chaos run: four replicas' joins failed after 8 s, one after the other, on the cut host).
+   */
+  async reachableFirst(topic: string, order: string[]): Promise<string[]> {
+    const current = (await this.#survey(topic, order, true)).filter((t) => !t.stale).map((t) => t.broker)
+    return [...current, ...order.filter((broker) => !current.includes(broker))]
   }
 
   /**
@@ -88,7 +113,7 @@ export class MetadataWitness {
     await Promise.all([...this.#admins.values()].map((admin) => within(admin.close(), ANSWER_LIMIT_MS).catch(() => undefined)))
   }
 
-  /** The leader epoch of each partition of `topic` in `broker`'s own answer, or undefined without one. */
+  /** The leader epoch of each partition of `topic` in `broker`'s own answer, or undefined without one (always settles). */
   async #epochs(broker: string, topic: string): Promise<number[] | undefined> {
     const admin = this.#admins.get(broker)!
     // Without the brokers it learnt from an earlier answer, the client can only ask this one.
@@ -96,4 +121,10 @@ export class MetadataWitness {
     const metadata = await within(admin.metadata({ topics: [topic], forceUpdate: true }), ANSWER_LIMIT_MS).catch(() => undefined)
     return metadata?.topics.get(topic)?.partitions.map((partition) => partition.leaderEpoch)
   }
+}
+
+/** More than half of `total` brokers answered, all alike. */
+function agreeingMajority(answers: number[][], total: number): boolean {
+  const alike = (epochs: number[]) => epochs.length === answers[0]!.length && epochs.every((epoch, i) => epoch === answers[0]![i])
+  return answers.length > total / 2 && answers.every(alike)
 }

@@ -162,7 +162,7 @@ test('a member whose coordinator stops answering is given a new session, which h
 test('a session closed while its member rejoins leaves no heartbeat running', async (t) => {
   const groupId = `closed-mid-join-${randomUUID()}`
   const options = (clientId: string) => ({ kafka, groupId, clientId, topic: Topics.stock, logger })
-  const first = await openSession(options('first'), 0)
+  const first = await openSession(options('first'))
   // A second member makes the coordinator ask the first to rejoin. As the first sends its SyncGroup,
   // the broker freezes; the session is closed meanwhile, and once resumed the broker answers the sync,
   // then the leave: the order in which a test run met it.
@@ -175,7 +175,7 @@ test('a session closed while its member rejoins leaves no heartbeat running', as
   })
   consumerGroupChannel.subscribe(freezeAtSync)
   t.after(() => consumerGroupChannel.unsubscribe(freezeAtSync))
-  const second = await openSession(options('second'), 0)
+  const second = await openSession(options('second'))
   await waitUntil('the first session closed', async () => closing !== undefined, 30_000, 50)
   await closing
   await closeSession(second)
@@ -194,11 +194,11 @@ test('a join given up on, which the client then completes, does not end the proc
   const options = { kafka, groupId: `abandoned-${randomUUID()}`, clientId: 'abandoned', topic: Topics.stock, logger }
   for (let attempt = 0; attempt < 5; attempt++) {
     // Given up on at once: the client goes on joining, and builds its stream after the loop has moved on.
-    await assert.rejects(openSession(options, attempt, 1), /joining the group took longer than 1 ms/)
+    await assert.rejects(openSession(options, kafka.brokers, 1), /joining the group took longer than 1 ms/)
     await sleep(attempt * 50)
   }
   await sleep(5000)
-  const session = await openSession(options, 5)
+  const session = await openSession(options)
   assert.ok(session.consumer.memberId, 'a later session joins')
   await closeSession(session)
 })
@@ -210,11 +210,11 @@ test('a join given up on while the coordinator is silent does not join later bes
   cluster.pause('kafka-1')
   try {
     // Stuck in the client's nested retries when given up on, as a replica's join behind a partition.
-    await assert.rejects(openSession(options, 0, 2000), /joining the group took longer than 2000 ms/)
+    await assert.rejects(openSession(options, kafka.brokers, 2000), /joining the group took longer than 2000 ms/)
   } finally {
     cluster.resume('kafka-1')
   }
-  const session = await openSession(options, 1)
+  const session = await openSession(options)
   session.consumer.on('consumer:group:join', ({ generationId }: { generationId: number }) => generations.push(generationId))
   await sleep(8000)
   await closeSession(session)
@@ -234,7 +234,7 @@ test('a join that fails closes its consumer', async (t) => {
   t.after(() => instancesChannel.unsubscribe(collect))
   // A topic the brokers do not have (they create none on demand): the join fails at once.
   const options = { kafka, groupId, clientId: 'failed-join', topic: 'no-such-topic' as typeof Topics.stock, logger }
-  await assert.rejects(openSession(options, 0), (err: Error) => !/took longer than/.test(err.message))
+  await assert.rejects(openSession(options), (err: Error) => !/took longer than/.test(err.message))
   assert.equal(consumers.length, 1)
   // Left open, it kept its connections to the brokers for the life of the process.
   await waitUntil('the consumer of the failed join closed', async () => consumers[0]!.closed, 5000, 50)
@@ -403,7 +403,7 @@ test("a session logs the assignment its own join got, not only the next rebalanc
   const lines: { msg: string; partitions?: number[]; groupId?: string }[] = []
   const recording = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) })
   const groupId = `logged-${randomUUID()}`
-  const session = await openSession({ kafka, groupId, clientId: groupId, topic: Topics.stock, logger: recording }, 0)
+  const session = await openSession({ kafka, groupId, clientId: groupId, topic: Topics.stock, logger: recording })
   try {
     assert.deepEqual(lines.filter((l) => l.msg === 'partitions assigned').map((l) => [l.groupId, l.partitions]), [[groupId, [0, 1, 2]]])
   } finally {
