@@ -129,6 +129,9 @@ export const platformScriptsDir = new URL('./scripts/', import.meta.url)
 /**
  * Loads `<dir>/<name>.lua` and returns a function running it atomically with EVALSHA
  * (ioredis falls back to EVAL when the server does not have the script cached, e.g. after a failover).
+ * Each script begins with `#!lua`: so declared, a script that may write is refused before it runs by a
+ * replica, or by a master that cannot replicate (min-replicas-to-write), as a deposed master after a
+ * partition: one that ran first read what that master had, and answered "not found" for new entities.
  */
 export function loadScript(redis: Redis, dir: URL, name: string): Script {
   const lua = readFileSync(new URL(`${name}.lua`, dir), 'utf8')

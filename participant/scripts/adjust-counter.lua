@@ -1,3 +1,4 @@
+#!lua
 -- Adds a signed delta to one counter field of an entity, once per idempotency key.
 -- Refuses (and changes nothing) when the entity is missing, the result would be negative or too large.
 -- KEYS[1] entity hash, KEYS[2] idempotency record ('' = none)

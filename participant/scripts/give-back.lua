@@ -1,3 +1,4 @@
+#!lua
 -- A compensation: returns what a take-counters step took, once per saga.
 -- If the take never ran, it is fenced off so that a late delivery of it cannot take anything.
 -- KEYS[1] record of this give-back, KEYS[2] record of the take it undoes, KEYS[3..] entity hashes

@@ -1,3 +1,4 @@
+#!lua
 -- A saga step: takes amounts from several counters, all or nothing, once per saga.
 -- KEYS[1] record of this take, KEYS[2..] entity hashes (one may repeat: amounts add up)
 -- ARGV[1] field, ARGV[2] record ttl (s), ARGV[3] refusal code, ARGV[4..] amounts, one per entity key

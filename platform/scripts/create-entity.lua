@@ -1,3 +1,4 @@
+#!lua
 -- Creates (or overwrites) an entity hash, once per idempotency key.
 -- KEYS[1] entity hash, KEYS[2] idempotency record ('' = none)
 -- ARGV[1] record ttl (s), ARGV[2] entity id, ARGV[3..] field/value pairs

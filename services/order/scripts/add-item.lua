@@ -1,3 +1,4 @@
+#!lua
 -- Adds quantity of an item to an open order (merging lines of the same item), once per idempotency key.
 -- Lines are stored as "itemId=qty;itemId=qty" (ids never contain '=' or ';').
 -- KEYS[1] order hash, KEYS[2] idempotency record ('' = none)

@@ -1,3 +1,4 @@
+#!lua
 -- Moves an order's checkout saga to its next step, only from the position the caller saw: a duplicate
 -- or late reply, or a second replica handling the same reply, changes nothing.
 -- KEYS[1] order hash, KEYS[2] pending-checkouts sorted set

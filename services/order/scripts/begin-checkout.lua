@@ -1,3 +1,4 @@
+#!lua
 -- Starts the checkout saga of an order, or finds the one this request already started.
 -- One saga per order at a time: its id and position live on the order until it finishes, and the
 -- order sits in the pending set (scored by its last move) so that a stalled saga is resumed.

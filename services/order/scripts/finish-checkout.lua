@@ -1,3 +1,4 @@
+#!lua
 -- Ends an order's checkout saga from the position the caller saw: marks the order paid (or leaves it
 -- unpaid after a refusal), frees it for another checkout, and records the outcome once per saga.
 -- KEYS[1] order hash, KEYS[2] outcome record of the saga, KEYS[3] pending-checkouts sorted set
