@@ -3,7 +3,8 @@
 // their old leader epochs. A client asks its first reachable bootstrap broker for metadata, so one
 // whose first broker is that one fetches those partitions from it, empty and without an error, for as
 // long as the cut lasts (a hosts chaos run's one-way cut: a stock replica held a partition 10 s and
-// consumed nothing). The witness asks every broker for a topic's leaders and says whose answer is behind.
+// consumed nothing). The witness asks every broker for a topic's leaders and says whose answer is behind;
+// before a join, also which brokers answer at all (reachableFirst).
 import { Admin } from '@platformatic/kafka'
 import type { KafkaConfig } from './config.js'
 import { within } from './consumer-session.js'
