@@ -8,7 +8,8 @@
 // the service may answer for it (a refusal that ends its saga).
 // Each message's handling is a consumer span continuing the trace in its headers; its replies carry it on.
 // The loop runs one consumer session after another (consumer-session.ts): a session lost (a failed
-// fetch, a silent coordinator) is replaced, and a replica that cannot work leaves its group a while.
+// fetch, a silent coordinator) is replaced, and a replica that cannot work leaves its group a while
+// (work-check.ts).
 import { setTimeout as sleep } from 'node:timers/promises'
 import { deadLetterRecord, decodeEnvelope, isMessageFault, POISON_ATTEMPTS, PoisonCounter, type Envelope } from './dead-letters.js'
 import { CLOSE_WAIT_MS, closeSession, openSession, readableSignal, within, type Session } from './consumer-session.js'
@@ -18,6 +19,7 @@ import type { Logger } from './logger.js'
 import { MetadataWitness } from './metadata-witness.js'
 import { decodeMessage, type Outgoing, type Topic, type TopicMessages } from './messages.js'
 import { metrics } from './metrics.js'
+import { WorkCheck } from './work-check.js'
 import type { OffsetCommitter } from './offset-committer.js'
 import { Attr, context, contextFromKafkaHeaders, endSpan, messageAttributes, SpanKind, SpanName, startSpan, tracing } from './telemetry.js'
 
@@ -55,21 +57,12 @@ export interface ConsumerLoopOptions<T extends Topic> {
   makeDurable: () => Promise<void>
   /**
    * Throws while this replica cannot do its work (e.g. a write made durable). Given, a replica for
-   * which it failed for HAND_OVER_AFTER_MS leaves its group until it passes, so that a replica that
-   * can takes its partitions: one cut off from its Redis by a partition held them for its length.
+   * which it failed a while leaves its group until it passes (work-check.ts).
    */
   canWork?: () => Promise<void>
   logger: Logger
   maxBatch?: number
 }
-
-/** A replica that could not work this long hands its partitions over; longer than a Redis failover (5-7 s). */
-const HAND_OVER_AFTER_MS = 8000
-/** With no batch gone through for this long, the replica checks whether it can still work (canWork). */
-const PROBE_IDLE_MS = 1000
-const PROBE_TIMEOUT_MS = 2000
-/** A replica whose replies have been trying to go out this long cannot work: its publisher is stuck. */
-const PUBLISH_STUCK_MS = 2000
 
 interface Received {
   key: string
@@ -86,16 +79,14 @@ export class ConsumerLoop<T extends Topic> {
   readonly #options: ConsumerLoopOptions<T>
   #session: Session | undefined
   #running = false
-  /** When this replica last did its work: a batch made durable, or canWork passed (Date.now()). */
-  #workedAt = Date.now()
-  #probing = false
-  #sittingOut = false
+  readonly #work: WorkCheck
   #stopped: Promise<void> = Promise.resolve()
   readonly #poison = new PoisonCounter()
   readonly #witness: MetadataWitness | undefined
 
   constructor(options: ConsumerLoopOptions<T>) {
     this.#options = options
+    this.#work = new WorkCheck(options.canWork, options.publisher, options.logger, options.groupId)
     if (options.kafka.brokers.length > 1) this.#witness = new MetadataWitness(options.kafka, options.clientId)
     metrics.deadLetters.inc({ topic: options.topic }, 0)
   }
@@ -107,14 +98,14 @@ export class ConsumerLoop<T extends Topic> {
 
   /** True while this replica is out of its group because it cannot work (see canWork). */
   sittingOut(): boolean {
-    return this.#sittingOut
+    return this.#work.sittingOut
   }
 
   /** Joins the group; while the brokers or the group coordinator cannot be reached, keeps trying. */
   async start(): Promise<void> {
     this.#running = true
     this.#session = await this.#reopen()
-    this.#workedAt = Date.now()
+    this.#work.worked()
     this.#stopped = this.#supervise()
   }
 
@@ -130,7 +121,7 @@ export class ConsumerLoop<T extends Topic> {
 
   /**
    * Ends the session once its member has gone silent too long (the loop then opens a new one), or
-   * once this replica could not work for HAND_OVER_AFTER_MS (the loop then sits out).
+   * once this replica could not work a while (the loop then sits out: work-check.ts).
    */
   #watch(session: Session): NodeJS.Timeout {
     const { groupId, logger } = this.#options
@@ -148,42 +139,11 @@ export class ConsumerLoop<T extends Topic> {
         logger.warn({ groupId, silentMs, heartbeatFailing }, 'no heartbeat answered by the group coordinator: replacing the consumer session')
         session.lose('silent member', 'coordinator-silent')
       } else {
-        void this.#checkWork(session)
+        void this.#work.handOverReason().then((reason) => reason !== undefined && session.lose(reason, 'hand-over'))
         void this.#checkMetadataSource(session)
       }
     }, 1000)
     return timer.unref()
-  }
-
-  /**
-   * Asks, while no batch has gone through lately, whether this replica can still work; one that could
-   * not for HAND_OVER_AFTER_MS hands its partitions over. Batches alone would not tell: a replica cut
-   * off from its Redis often gets none, its fetches failing too, and yet it keeps its partitions.
-   */
-  async #checkWork(session: Session): Promise<void> {
-    if (!this.#options.canWork || this.#probing || Date.now() - this.#workedAt < PROBE_IDLE_MS) return
-    this.#probing = true
-    try {
-      const failure = await this.#probe()
-      if (failure !== undefined && Date.now() - this.#workedAt > HAND_OVER_AFTER_MS) session.lose(failure, 'hand-over')
-    } finally {
-      this.#probing = false
-    }
-  }
-
-  /**
-   * Why this replica cannot work now (its store, or its replies stuck), or undefined if it can, which
-   * counts as having worked just now.
-   */
-  async #probe(): Promise<string | undefined> {
-    // Cut off from one broker, a replica may reach its Redis and fetch, yet publish no reply.
-    if (this.#options.publisher.pendingMs() > PUBLISH_STUCK_MS) return 'replies not going out'
-    const failure = await within(this.#options.canWork!().then(() => '', (err: Error) => err.message), PROBE_TIMEOUT_MS)
-    if (failure === '') {
-      this.#workedAt = Date.now()
-      return undefined
-    }
-    return failure ?? 'timed out'
   }
 
   /**
@@ -218,7 +178,7 @@ export class ConsumerLoop<T extends Topic> {
       if (!handOver) this.#options.logger.warn({ groupId: this.#options.groupId, err: session.lost?.reason }, 'consumer stream lost, reconnecting')
       await closeSession(session)
       this.#session = undefined // it owns no partition meanwhile
-      if (handOver) await this.#sitOut(session.lost!.reason)
+      if (handOver) await this.#work.sitOut(session.lost!.reason, () => this.#running)
       this.#session = (await this.#reopen()) ?? session
     }
   }
@@ -230,7 +190,7 @@ export class ConsumerLoop<T extends Topic> {
   async #reopen(): Promise<Session | undefined> {
     const { kafka, topic, groupId, logger } = this.#options
     for (let attempt = 1; this.#running; attempt++) {
-      await this.#stayOutWhileUnfit()
+      await this.#work.stayOutWhileUnfit(() => this.#running)
       const brokers = this.#witness ? await this.#witness.reachableFirst(topic, kafka.brokers) : kafka.brokers
       // With 'partitions assigned' (or the failure below), how long each join took, and where it began.
       logger.info({ groupId, attempt, firstBroker: brokers[0] }, 'joining the group')
@@ -289,7 +249,7 @@ export class ConsumerLoop<T extends Topic> {
         tried.catch(() => undefined)
         const replies = await Promise.race([tried, session.whenLost])
         if (!replies) return undefined
-        if (this.#options.publisher.pendingMs() < PUBLISH_STUCK_MS) this.#workedAt = Date.now()
+        this.#work.batchDone()
         return replies
       } catch (err) {
         if (!this.#running) throw err
@@ -298,36 +258,6 @@ export class ConsumerLoop<T extends Topic> {
         if (session.lost) return undefined
         await sleep(Math.min(100 * attempt, 1000))
       }
-    }
-  }
-
-  /**
-   * Before a join: a replica that has not worked for HAND_OVER_AFTER_MS and cannot now stays out, rather
-   * than take partitions it would hold unworked (the watchdog's probe does not run between sessions, and
-   * a join can take 8 s).
-   */
-  async #stayOutWhileUnfit(): Promise<void> {
-    if (!this.#options.canWork || Date.now() - this.#workedAt <= HAND_OVER_AFTER_MS) return
-    const failure = await this.#probe()
-    if (failure !== undefined) await this.#sitOut(failure)
-  }
-
-  /** Out of the group (its session expires, and its partitions go to the others) until this replica can work. */
-  async #sitOut(reason: string): Promise<void> {
-    const { groupId, logger } = this.#options
-    metrics.kafkaErrors.inc({ operation: 'hand-over' })
-    logger.warn({ groupId, err: reason }, 'this replica cannot work: leaving the group until it can again')
-    this.#sittingOut = true
-    try {
-      for (let attempt = 1; this.#running; attempt++) {
-        if ((await this.#probe()) === undefined) {
-          logger.info({ groupId, attempt }, 'this replica can work again: rejoining the group')
-          return
-        }
-        await sleep(1000)
-      }
-    } finally {
-      this.#sittingOut = false
     }
   }
 
