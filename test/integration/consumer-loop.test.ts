@@ -10,7 +10,7 @@ import { pino } from 'pino'
 import type { KafkaConfig } from '../../platform/config.js'
 import { DEAD_LETTER_TOPIC, POISON_ATTEMPTS } from '../../platform/dead-letters.js'
 import { ConsumerLoop, type MessageHandler } from '../../platform/idempotent-consumer.js'
-import { createConsumer, ensureTopics, MEMBER_SILENCE_LIMIT_MS, Publisher } from '../../platform/kafka.js'
+import { createConsumer, ensureTopics, MEMBER_SILENCE_LIMIT_MS, Publisher, type StringConsumer } from '../../platform/kafka.js'
 import { createLogger } from '../../platform/logger.js'
 import { Topics, type StockCommand } from '../../platform/messages.js'
 import { metrics } from '../../platform/metrics.js'
@@ -225,9 +225,9 @@ test('a join given up on while the coordinator is silent does not join later bes
 
 test('a join that fails closes its consumer', async (t) => {
   const groupId = `failed-join-${randomUUID()}`
-  const consumers: Consumer<string, string, string, string>[] = []
+  const consumers: StringConsumer[] = []
   const collect = (created: unknown) => {
-    const { type, instance } = created as { type: string; instance: Consumer<string, string, string, string> }
+    const { type, instance } = created as { type: string; instance: StringConsumer }
     if (type === 'consumer' && instance.groupId === groupId) consumers.push(instance)
   }
   instancesChannel.subscribe(collect)

@@ -6,11 +6,11 @@
 // replicas (DurabilityBarrier), and on a command's wait when its Redis goes silent.
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { readdirSync } from 'node:fs'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { loadConfig } from '../../platform/config.js'
 import { createLogger } from '../../platform/logger.js'
-import { readdirSync } from 'node:fs'
 import { closeRedis, connectRedis, DurabilityBarrier, keepConnected, loadScript, silentForMs, type Redis } from '../../platform/redis.js'
 import { groupMembers, redisNode, sentinelsSettled } from '../../tools/chaos/faults.js'
 import { startCluster, type Cluster } from '../../tools/cluster/cluster.js'
