@@ -67,6 +67,12 @@ export const metrics = {
     labelNames: ['operation'] as const,
     registers: [registry],
   }),
+  redisHandovers: new Counter({
+    name: 'redis_master_handovers_total',
+    help: 'Hand-overs of this service\'s Redis master to a replica that this replica began, the master answering far slower than its replicas: outcome "moved" or "not-moved"',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  }),
   kafkaErrors: new Counter({
     name: 'kafka_errors_total',
     help: 'Kafka failures by operation: publish (a failed send attempt), consume (stream error), commit, reconnect, silent-member (a consumer session replaced after its coordinator stopped answering), hand-over (a replica left its group, its batches failing)',
@@ -78,4 +84,5 @@ export const metrics = {
 // Failures known in advance start at 0: a series that first appears at 1 hides that first failure
 // from increase() and rate(), so an alert on it would miss it; and a dashboard shows 0, not "no data".
 for (const operation of ['connection', 'wait', 'liveness', 'revive']) metrics.redisErrors.inc({ operation }, 0)
+for (const outcome of ['moved', 'not-moved']) metrics.redisHandovers.inc({ outcome }, 0)
 for (const operation of ['publish', 'consume', 'commit', 'reconnect', 'silent-member', 'hand-over', 'stale-metadata']) metrics.kafkaErrors.inc({ operation }, 0)

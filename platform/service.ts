@@ -1,6 +1,6 @@
 // Boots one service process: config, tracing, logger, Redis, Kafka publisher, the idempotent consumer
-// loop, HTTP (health, Prometheus metrics, the service's routes) and background sweepers; stops them all
-// on SIGTERM/SIGINT.
+// loop, HTTP (health, Prometheus metrics, the service's routes), background sweepers and, with Sentinel,
+// the watch that moves a slow Redis master (slow-master.ts); stops them all on SIGTERM/SIGINT.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { loadConfig, type Config, type ServiceName } from './config.js'
@@ -12,6 +12,7 @@ import { createLogger, type Logger } from './logger.js'
 import { registry } from './metrics.js'
 import type { Topic } from './messages.js'
 import { closeRedis, connectRedis, DurabilityBarrier, silentForMs, type Redis } from './redis.js'
+import { SlowMasterWatch } from './slow-master.js'
 import { startTracing, tracing } from './telemetry.js'
 
 export interface ServiceContext {
@@ -117,6 +118,11 @@ export async function startService<State, T extends Topic>(
     : undefined
   await loop?.start()
   const background = definition.background?.(state, context) ?? []
+  if (config.redis.sentinels) {
+    const watch = new SlowMasterWatch(config.redis, logger, config.instanceId)
+    watch.start()
+    background.push(watch)
+  }
   // A deep accept queue: a burst of new gateway connections must not time out (nginx gave 504s at 1 s).
   await app.listen({ host: config.httpHost, port: config.httpPort, backlog: 4096 })
   const address = app.server.address()

@@ -9,9 +9,11 @@ import { SERVICE_ROLES, type ServiceRole } from './roles.js'
 /**
  * What a service may do on its Redis: the data commands of its scripts and reads, the scripts
  * themselves, the durability WAIT, and what the client sends on connecting (INFO for its ready check,
- * CLIENT SETNAME). Administrative commands (FLUSHALL, CONFIG, KEYS, ...) are @dangerous and refused.
+ * CLIENT SETNAME), and what a hand-over of its master needs (platform/master-handover.ts: CLIENT PAUSE,
+ * UNPAUSE, REPLICAOF). Other administrative commands (FLUSHALL, CONFIG, KEYS, ...) are @dangerous and refused.
  */
-export const SERVICE_ACL = '~* resetchannels -@all +@read +@write -@dangerous +eval +evalsha +wait +info +ping +hello +client|setname'
+export const SERVICE_ACL =
+  '~* resetchannels -@all +@read +@write -@dangerous +eval +evalsha +wait +info +ping +hello +client|setname +client|pause +client|unpause +replicaof'
 /** The order service hands a checkout's outcome to the replica waiting for it (services/order/waiters.ts). */
 export const ORDER_PUBSUB_ACL = '&checkout-outcomes:* +publish +subscribe +unsubscribe'
 /** A replica syncing from its master (Redis's ACL documentation). */

@@ -1,0 +1,126 @@
+// Moves a Redis group's master to one of its replicas while it is alive (Sentinel only fails over a
+// master that stopped answering), without losing a write it acknowledged. Used to move a master off a
+// host whose link went slow (slow-master.ts).
+//
+// Sentinel's forced failover (SENTINEL FAILOVER) alone is not safe on a live master: it keeps taking
+// writes while a replica is promoted and the other re-pointed, and a write acknowledged then by the
+// re-pointed replica is gone once it resyncs from the promoted one; nor does Sentinel pick its replica
+// by current offsets (its view is up to 10 s old). So the writes stop first (CLIENT PAUSE WRITE), every
+// replica Sentinel might promote catches up to the master's last offset, and only then Sentinel fails
+// over. Writes resume once the old master is a replica. Each step is bounded; a step that fails before
+// the failover undoes the pause, and one after leaves it to expire on its own (PAUSE_MS) rather than
+// let the old master take writes while the failover may still go on.
+import type { Redis } from 'ioredis'
+
+export interface GroupNodes {
+  /** The master's address as Sentinel names it (host:port), and a connection to it. */
+  master: { address: string; redis: Redis }
+  /** A connection to each replica Sentinel counts as up, by address. */
+  replicas: Map<string, Redis>
+}
+
+/** Writes stay paused at most this long, whatever happens to the process that paused them. */
+const PAUSE_MS = 20_000
+/** How long the replicas get to catch up with the paused master. */
+const CATCH_UP_MS = 5000
+/** How long Sentinel gets to promote a replica (its failover-timeout is 10 s). */
+const SWITCH_MS = 12_000
+/** No second hand-over of the group before this (the lock stays, and is copied to the new master). */
+export const HANDOVER_LOCK_MS = 60_000
+const POLL_MS = 100
+
+export const HANDOVER_LOCK_KEY = 'redis-master-handover'
+
+/** The fields of an INFO section. */
+export async function infoFields(redis: Redis, section: string): Promise<Map<string, string>> {
+  const text = await redis.info(section)
+  return new Map(text.split('\r\n').flatMap((line) => (line.includes(':') ? [line.split(/:(.*)/s).slice(0, 2) as [string, string]] : [])))
+}
+
+/** A flat [key, value, key, value, ...] reply (SENTINEL MASTER, SENTINEL REPLICAS) as a map. */
+export function fieldsOf(flat: unknown): Map<string, string> {
+  const list = flat as string[]
+  const fields = new Map<string, string>()
+  for (let i = 0; i + 1 < list.length; i += 2) fields.set(list[i]!, list[i + 1]!)
+  return fields
+}
+
+/** The master Sentinel names for a group, as host:port. */
+export async function masterAddress(sentinel: Redis, group: string): Promise<string> {
+  const [host, port] = (await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', group)) as [string, string]
+  return `${host}:${port}`
+}
+
+/** The replicas Sentinel might promote (not down, connected), as host:port. */
+export async function promotableReplicas(sentinel: Redis, group: string): Promise<string[]> {
+  const replicas = ((await sentinel.call('SENTINEL', 'REPLICAS', group)) as unknown[]).map(fieldsOf)
+  return replicas
+    .filter((fields) => !/s_down|o_down|disconnected/.test(fields.get('flags') ?? ''))
+    .map((fields) => `${fields.get('ip')}:${fields.get('port')}`)
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function until(deadlineMs: number, check: () => Promise<boolean>): Promise<boolean> {
+  const deadline = Date.now() + deadlineMs
+  for (;;) {
+    if (await check().catch(() => false)) return true
+    if (Date.now() >= deadline) return false
+    await sleep(POLL_MS)
+  }
+}
+
+/**
+ * Hands the group's master over to a replica, as `owner` (a lock). Returns the new master's address,
+ * or throws why it did not (the master is then unchanged, or the pause expires by itself: see the
+ * file's comment).
+ */
+export async function handOverMaster(sentinel: Redis, group: string, nodes: GroupNodes, owner: string): Promise<string> {
+  const { master } = nodes
+  // One hand-over at a time for the group, by whichever replica of the service asks first (which may
+  // try again after one that did not happen).
+  const locked = await master.redis.set(HANDOVER_LOCK_KEY, owner, 'PX', HANDOVER_LOCK_MS, 'NX')
+  if (!locked && (await master.redis.get(HANDOVER_LOCK_KEY)) !== owner) throw new Error('another hand-over of this master is under way or just happened')
+  await master.redis.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'WRITE')
+  const unpause = () => master.redis.call('CLIENT', 'UNPAUSE').catch(() => {})
+  try {
+    const info = await infoFields(master.redis, 'replication')
+    if (info.get('role') !== 'master') throw new Error(`${master.address} is no longer a master`)
+    const offset = Number(info.get('master_repl_offset'))
+    const candidates = await promotableReplicas(sentinel, group)
+    const [masterHost, masterPort] = master.address.split(':')
+    for (const address of candidates) {
+      const replica = nodes.replicas.get(address)
+      if (!replica) throw new Error(`no connection to replica ${address}`)
+      const caughtUp = await until(CATCH_UP_MS, async () => {
+        const fields = await infoFields(replica, 'replication')
+        return (
+          fields.get('master_host') === masterHost &&
+          fields.get('master_port') === masterPort &&
+          fields.get('master_link_status') === 'up' &&
+          Number(fields.get('slave_repl_offset')) >= offset
+        )
+      })
+      if (!caughtUp) throw new Error(`replica ${address} did not catch up with offset ${offset} in ${CATCH_UP_MS} ms`)
+    }
+    if (candidates.length === 0) throw new Error('Sentinel knows no replica it could promote')
+    await sentinel.call('SENTINEL', 'FAILOVER', group)
+  } catch (err) {
+    await unpause()
+    throw err
+  }
+  let promoted = master.address
+  const switched = await until(SWITCH_MS, async () => (promoted = await masterAddress(sentinel, group)) !== master.address)
+  if (!switched) {
+    const state = fieldsOf(await sentinel.call('SENTINEL', 'MASTER', group).catch(() => []))
+    // Given up by Sentinel, with the master unchanged: it may take writes again.
+    if (!(state.get('flags') ?? 'failover_in_progress').includes('failover_in_progress')) await unpause()
+    throw new Error('Sentinel did not promote a replica')
+  }
+  // What Sentinel would do some seconds later: the old master follows the new one, so a client that
+  // still finds it refuses writes (READONLY) instead of taking ones nobody replicates.
+  const [host, port] = promoted.split(':')
+  await master.redis.call('REPLICAOF', host!, port!)
+  await unpause()
+  return promoted
+}
