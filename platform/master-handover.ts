@@ -8,8 +8,9 @@
 // by current offsets (its view is up to 10 s old). So the writes stop first (CLIENT PAUSE WRITE), every
 // replica Sentinel might promote catches up to the master's last offset, and only then Sentinel fails
 // over. Writes resume once the old master is a replica. Each step is bounded; a step that fails before
-// the failover undoes the pause, and one after leaves it to expire on its own (PAUSE_MS) rather than
-// let the old master take writes while the failover may still go on.
+// the failover is asked for undoes the pause, and one after (its answer lost too) leaves it to expire
+// on its own (PAUSE_MS) unless Sentinel shows no failover under way, rather than let the old master
+// take writes while one may still go on.
 import type { Redis } from 'ioredis'
 
 export interface GroupNodes {
@@ -104,11 +105,19 @@ export async function handOverMaster(sentinel: Redis, group: string, nodes: Grou
       if (!caughtUp) throw new Error(`replica ${address} did not catch up with offset ${offset} in ${CATCH_UP_MS} ms`)
     }
     if (candidates.length === 0) throw new Error('Sentinel knows no replica it could promote')
-    await sentinel.call('SENTINEL', 'FAILOVER', group)
   } catch (err) {
     await unpause()
     throw err
   }
+  const refused = await sentinel.call('SENTINEL', 'FAILOVER', group).then(
+    () => undefined,
+    (err: Error) => err,
+  )
+  if (refused && /NOGOODSLAVE/.test(refused.message)) {
+    await unpause()
+    throw refused
+  }
+  // From here a failover may be under way: this one, one whose answer was lost, or another (INPROG).
   let promoted = master.address
   const switched = await until(SWITCH_MS, async () => (promoted = await masterAddress(sentinel, group)) !== master.address)
   if (!switched) {
@@ -120,7 +129,7 @@ export async function handOverMaster(sentinel: Redis, group: string, nodes: Grou
   // What Sentinel would do some seconds later: the old master follows the new one, so a client that
   // still finds it refuses writes (READONLY) instead of taking ones nobody replicates.
   const [host, port] = promoted.split(':')
-  await master.redis.call('REPLICAOF', host!, port!)
-  await unpause()
+  // Not done (a slow link): Sentinel re-points it within seconds, and the pause ends by itself.
+  await master.redis.call('REPLICAOF', host!, port!).then(unpause, () => {})
   return promoted
 }
