@@ -28,9 +28,13 @@ test('a master under 50 ms is not slow, however fast its replicas', () => {
   assert.equal(masterIsSlow([30, 40, 35, 45, 38, 41], [fast, fast]), false)
 })
 
-test('a master that answers too few PINGs is down (Sentinel fails it over), not slow', () => {
+test('a PING not answered is no evidence of a slow master: a master cut off is Sentinel’s to fail over', () => {
   assert.equal(masterIsSlow([undefined, undefined, 900, undefined, undefined, 800], [fast, fast]), false)
-  assert.equal(masterIsSlow([undefined, 900, 700, undefined, 800, 2], [fast, fast]), true)
+  assert.equal(masterIsSlow([undefined, 900, 700, 650, 800, 2], [fast, fast]), true)
+  // A cut healed: the PINGs that waited through it are answered at once, late. Measured in a chaos run
+  // (three PINGs at a time on the connection then): three masters handed over for nothing.
+  assert.equal(masterIsSlow([undefined, undefined, undefined, 2501, 2001, 1502], [fast, fast]), false)
+  assert.equal(masterIsSlow([undefined, undefined, undefined, 2900, 1, 1], [fast, fast]), false)
 })
 
 test('no verdict before a full window of samples, nor with a replica that did not answer every PING', () => {

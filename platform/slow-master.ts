@@ -18,7 +18,7 @@ const PROBE_INTERVAL_MS = 500
 const PROBE_TIMEOUT_MS = 3000
 /** Samples per node the verdict takes (the last ones), about 3 s. */
 const WINDOW = 6
-/** The master is slow once this many of its last WINDOW PINGs took SLOW_MS or more (a burst is not)... */
+/** The master is slow once this many of its last WINDOW PINGs were answered after SLOW_MS or more (a burst is not)... */
 const SLOW_SAMPLES = 4
 const SLOW_MS = 50
 /** ...if every replica's median is this many times lower. */
@@ -34,17 +34,17 @@ export type Sample = number | undefined
 const ascending = (values: number[]) => [...values].sort((a, b) => a - b)
 
 /**
- * Whether the last WINDOW samples say the master is slow while every replica is fast: the master
- * answered at least half of its PINGs (one that answers none is down, Sentinel's case), SLOW_SAMPLES
- * of them took SLOW_MS or more, and each replica answered every PING, with a median SLOWER_BY times
- * below that.
+ * Whether the last WINDOW samples say the master is slow while every replica is fast: SLOW_SAMPLES of
+ * the master's PINGs were answered, after SLOW_MS or more, and each replica answered every PING, with a
+ * median SLOWER_BY times below the fastest of those. A PING not answered is no evidence: a master that
+ * answers none is down or cut off, Sentinel's case; and when a stalled connection comes back, the PING
+ * that waited through the stall is answered late, one sample, not a slow master.
  */
 export function masterIsSlow(master: Sample[], replicas: Sample[][]): boolean {
   const recent = master.slice(-WINDOW)
-  if (recent.length < WINDOW || recent.filter((rtt) => rtt !== undefined).length < WINDOW / 2 || replicas.length === 0) return false
-  // The fastest of the master's SLOW_SAMPLES slowest round trips (no answer: slowest of all).
-  const masterMs = ascending(recent.map((rtt) => rtt ?? Infinity))[WINDOW - SLOW_SAMPLES]!
-  if (masterMs < SLOW_MS) return false
+  const slow = ascending(recent.filter((rtt): rtt is number => rtt !== undefined && rtt >= SLOW_MS))
+  if (recent.length < WINDOW || slow.length < SLOW_SAMPLES || replicas.length === 0) return false
+  const masterMs = slow[slow.length - SLOW_SAMPLES]!
   return replicas.every((samples) => {
     const last = samples.slice(-WINDOW)
     return last.length === WINDOW && last.every((rtt) => rtt !== undefined) && ascending(last as number[])[WINDOW / 2]! * SLOWER_BY <= masterMs
