@@ -22,8 +22,13 @@ export interface GroupNodes {
 
 /** Writes stay paused at most this long, whatever happens to the process that paused them. */
 const PAUSE_MS = 20_000
-/** How long the replicas get to catch up with the paused master. */
-const CATCH_UP_MS = 5000
+/**
+ * How long a replica gets to catch up with the paused master: while its offset grows, up to CATCH_UP_MS
+ * (over a slow link the last writes take seconds to cross: 5 s was too short once), and STALLED_MS
+ * once it stops growing.
+ */
+const CATCH_UP_MS = 10_000
+const STALLED_MS = 2000
 /** How long Sentinel gets to promote a replica (its failover-timeout is 10 s). */
 const SWITCH_MS = 12_000
 /** No second hand-over of the group before this (the lock stays, and is copied to the new master). */
@@ -71,6 +76,23 @@ async function until(deadlineMs: number, check: () => Promise<boolean>): Promise
   }
 }
 
+/** Whether the replica reaches the master's `offset`: waited for while its own grows, up to CATCH_UP_MS. */
+async function catchUp(replica: Redis, masterAddress: string, offset: number): Promise<boolean> {
+  const [masterHost, masterPort] = masterAddress.split(':')
+  const deadline = Date.now() + CATCH_UP_MS
+  let reached = -1
+  let grewAt = Date.now()
+  while (Date.now() < deadline && Date.now() - grewAt <= STALLED_MS) {
+    const fields = await infoFields(replica, 'replication').catch(() => new Map<string, string>())
+    const replicaOffset = Number(fields.get('slave_repl_offset') ?? -1)
+    if (replicaOffset > reached) [reached, grewAt] = [replicaOffset, Date.now()]
+    const following = fields.get('master_host') === masterHost && fields.get('master_port') === masterPort && fields.get('master_link_status') === 'up'
+    if (following && replicaOffset >= offset) return true
+    await sleep(POLL_MS)
+  }
+  return false
+}
+
 /**
  * Hands the group's master over to a replica, as `owner` (a lock). Returns the new master's address,
  * or throws why it did not (the master is then unchanged, or the pause expires by itself: see the
@@ -89,22 +111,15 @@ export async function handOverMaster(sentinel: Redis, group: string, nodes: Grou
     if (info.get('role') !== 'master') throw new Error(`${master.address} is no longer a master`)
     const offset = Number(info.get('master_repl_offset'))
     const candidates = await promotableReplicas(sentinel, group)
-    const [masterHost, masterPort] = master.address.split(':')
-    for (const address of candidates) {
-      const replica = nodes.replicas.get(address)
-      if (!replica) throw new Error(`no connection to replica ${address}`)
-      const caughtUp = await until(CATCH_UP_MS, async () => {
-        const fields = await infoFields(replica, 'replication')
-        return (
-          fields.get('master_host') === masterHost &&
-          fields.get('master_port') === masterPort &&
-          fields.get('master_link_status') === 'up' &&
-          Number(fields.get('slave_repl_offset')) >= offset
-        )
-      })
-      if (!caughtUp) throw new Error(`replica ${address} did not catch up with offset ${offset} in ${CATCH_UP_MS} ms`)
-    }
     if (candidates.length === 0) throw new Error('Sentinel knows no replica it could promote')
+    const missing = candidates.find((address) => !nodes.replicas.has(address))
+    if (missing) throw new Error(`no connection to replica ${missing}`)
+    const caughtUp = await Promise.all(candidates.map((address) => catchUp(nodes.replicas.get(address)!, master.address, offset)))
+    const behind = candidates.filter((_, i) => !caughtUp[i])
+    if (behind.length > 0) throw new Error(`replicas ${behind.join(', ')} did not catch up with offset ${offset}`)
+    // The pause starts over (a longer one replaces it): the failover gets all of it, however long the
+    // replicas took.
+    await master.redis.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'WRITE')
   } catch (err) {
     await unpause()
     throw err
