@@ -34,7 +34,7 @@ const SWITCH_MS = 12_000
 export const HANDOVER_LOCK_MS = 60_000
 const POLL_MS = 100
 
-export const HANDOVER_LOCK_KEY = 'redis-master-handover'
+const HANDOVER_LOCK_KEY = 'redis-master-handover'
 
 /** The fields of an INFO section. */
 export async function infoFields(redis: Redis, section: string): Promise<Map<string, string>> {
@@ -43,7 +43,7 @@ export async function infoFields(redis: Redis, section: string): Promise<Map<str
 }
 
 /** A flat [key, value, key, value, ...] reply (SENTINEL MASTER, SENTINEL REPLICAS) as a map. */
-export function fieldsOf(flat: unknown): Map<string, string> {
+function fieldsOf(flat: unknown): Map<string, string> {
   const list = flat as string[]
   const fields = new Map<string, string>()
   for (let i = 0; i + 1 < list.length; i += 2) fields.set(list[i]!, list[i + 1]!)
