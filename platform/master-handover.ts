@@ -11,7 +11,9 @@
 // the failover is asked for undoes the pause, and one after (its answer lost too) leaves it to expire
 // on its own (PAUSE_MS) unless Sentinel shows no failover under way, rather than let the old master
 // take writes while one may still go on.
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
+import { sentinelFields } from './redis.js'
 
 export interface GroupNodes {
   /** The master's address as Sentinel names it (host:port), and a connection to it. */
@@ -42,14 +44,6 @@ export async function infoFields(redis: Redis, section: string): Promise<Map<str
   return new Map(text.split('\r\n').flatMap((line) => (line.includes(':') ? [line.split(/:(.*)/s).slice(0, 2) as [string, string]] : [])))
 }
 
-/** A flat [key, value, key, value, ...] reply (SENTINEL MASTER, SENTINEL REPLICAS) as a map. */
-function fieldsOf(flat: unknown): Map<string, string> {
-  const list = flat as string[]
-  const fields = new Map<string, string>()
-  for (let i = 0; i + 1 < list.length; i += 2) fields.set(list[i]!, list[i + 1]!)
-  return fields
-}
-
 /** The master Sentinel names for a group, as host:port. */
 export async function masterAddress(sentinel: Redis, group: string): Promise<string> {
   const [host, port] = (await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', group)) as [string, string]
@@ -58,13 +52,11 @@ export async function masterAddress(sentinel: Redis, group: string): Promise<str
 
 /** The replicas Sentinel might promote (not down, connected), as host:port. */
 export async function promotableReplicas(sentinel: Redis, group: string): Promise<string[]> {
-  const replicas = ((await sentinel.call('SENTINEL', 'REPLICAS', group)) as unknown[]).map(fieldsOf)
+  const replicas = ((await sentinel.call('SENTINEL', 'REPLICAS', group)) as unknown[]).map(sentinelFields)
   return replicas
-    .filter((fields) => !/s_down|o_down|disconnected/.test(fields.get('flags') ?? ''))
-    .map((fields) => `${fields.get('ip')}:${fields.get('port')}`)
+    .filter((fields) => !/s_down|o_down|disconnected/.test(fields.flags ?? ''))
+    .map((fields) => `${fields.ip}:${fields.port}`)
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function until(deadlineMs: number, check: () => Promise<boolean>): Promise<boolean> {
   const deadline = Date.now() + deadlineMs
@@ -128,9 +120,9 @@ export async function handOverMaster(sentinel: Redis, group: string, nodes: Grou
   let promoted = master.address
   const switched = await until(SWITCH_MS, async () => (promoted = await masterAddress(sentinel, group)) !== master.address)
   if (!switched) {
-    const state = fieldsOf(await sentinel.call('SENTINEL', 'MASTER', group).catch(() => []))
+    const state = sentinelFields(await sentinel.call('SENTINEL', 'MASTER', group).catch(() => []))
     // Given up by Sentinel, with the master unchanged: it may take writes again.
-    if (!(state.get('flags') ?? 'failover_in_progress').includes('failover_in_progress')) await unpause()
+    if (!(state.flags ?? 'failover_in_progress').includes('failover_in_progress')) await unpause()
     throw new Error('Sentinel did not promote a replica')
   }
   // What Sentinel would do some seconds later: the old master follows the new one, so a client that

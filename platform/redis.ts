@@ -123,6 +123,14 @@ export function closeRedis(client: Redis): void {
   client.disconnect()
 }
 
+/** A Sentinel reply's flat [name, value, ...] list (SENTINEL MASTER, each of SENTINEL REPLICAS) as an object. */
+export function sentinelFields(flat: unknown): Record<string, string> {
+  const list = flat as string[]
+  const fields: Record<string, string> = {}
+  for (let i = 0; i + 1 < list.length; i += 2) fields[list[i]!] = list[i + 1]!
+  return fields
+}
+
 /** Scripts any service may use (platform/scripts: creating an entity). */
 export const platformScriptsDir = new URL('./scripts/', import.meta.url)
 

@@ -1,6 +1,7 @@
 // The hosts profile: the ha topology on three network namespaces. What a network adds over one machine:
 // nothing listens beyond what the topology declares, nobody without credentials gets into Redis,
-// Sentinel or Kafka, and a partition that cuts a Redis master's host off loses nothing acknowledged.
+// Sentinel or Kafka, a partition that cuts a Redis master's host off loses nothing acknowledged, and a
+// slow link on its host gets it handed over.
 // Needs root (network namespaces); skipped otherwise.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'

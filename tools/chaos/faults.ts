@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { parseHostPort } from '../../platform/config.js'
+import { sentinelFields } from '../../platform/redis.js'
 import type { Cluster, Cut, DataGroup, LinkQuality, SignalScope } from '../cluster/cluster.js'
 
 export interface Fault {
@@ -170,8 +171,8 @@ export async function sentinelsSettled(cluster: Cluster): Promise<boolean> {
       const sentinel = sentinelClient(cluster, address)
       try {
         await sentinel.connect()
-        const master = fields((await sentinel.call('SENTINEL', 'master', endpoint.masterName)) as string[])
-        const replicas = ((await sentinel.call('SENTINEL', 'replicas', endpoint.masterName)) as string[][]).map(fields)
+        const master = sentinelFields((await sentinel.call('SENTINEL', 'master', endpoint.masterName)) as string[])
+        const replicas = ((await sentinel.call('SENTINEL', 'replicas', endpoint.masterName)) as string[][]).map(sentinelFields)
         const at = `${master.ip}:${master.port}`
         masters.add(at)
         const settled =
@@ -199,11 +200,4 @@ export function groupMembers(cluster: Cluster, group: DataGroup) {
 function sentinelClient(cluster: Cluster, address: string): Redis {
   const password = cluster.credentials?.sentinelPassword
   return new Redis({ ...parseHostPort(address), password, lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 2000, commandTimeout: 2000 })
-}
-
-/** A Sentinel reply's flat [name, value, ...] list as an object. */
-function fields(flat: string[]): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!
-  return out
 }
