@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { AppError } from './errors.js'
-import { parseAmount, parseBatchSize, parseId } from './http.js'
+import { createHttpApp, parseAmount, parseBatchSize, parseId, route } from './http.js'
+import { createLogger } from './logger.js'
 
 test('amounts are non-negative integers that stay exact', () => {
   assert.equal(parseAmount('0', 'amount'), 0)
@@ -23,4 +25,32 @@ test('ids are short strings of safe characters', () => {
 test('batch sizes are bounded', () => {
   assert.equal(parseBatchSize('100000'), 100_000)
   assert.throws(() => parseBatchSize('1000001'), AppError)
+})
+
+test('a request is answered 503 at the deadline while its work goes on; a bulk route has none', async () => {
+  const app = createHttpApp(createLogger('stock', 'http-test', 'silent'), 200)
+  const finished: string[] = []
+  const work = (name: string, ms: number) => async () => {
+    await sleep(ms)
+    finished.push(name)
+    return { done: name }
+  }
+  route(app, 'POST', '/slow', work('slow', 400))
+  route(app, 'POST', '/fast', work('fast', 10))
+  route(app, 'POST', '/bulk', work('bulk', 400), { unbounded: true })
+  try {
+    const started = performance.now()
+    const slow = await app.inject({ method: 'POST', url: '/slow' })
+    const tookMs = performance.now() - started
+    assert.equal(slow.statusCode, 503)
+    assert.match(slow.json().error, /not done within 0.2 s/)
+    assert.ok(tookMs >= 190 && tookMs < 350, `answered after ${tookMs} ms`)
+    assert.deepEqual(finished, [])
+    assert.deepEqual((await app.inject({ method: 'POST', url: '/fast' })).json(), { done: 'fast' })
+    const bulk = await app.inject({ method: 'POST', url: '/bulk' })
+    assert.deepEqual([bulk.statusCode, bulk.json()], [200, { done: 'bulk' }])
+    assert.deepEqual(finished, ['fast', 'slow', 'bulk']) // the late one finished, unanswered
+  } finally {
+    await app.close()
+  }
 })

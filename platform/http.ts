@@ -11,7 +11,12 @@ import { Attr, context, contextFromHttpHeaders, endSpan, SpanKind, SpanName, sta
 const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const
 type Method = (typeof HTTP_METHODS)[number]
 
-export function createHttpApp(logger: Logger): FastifyInstance {
+/**
+ * @param deadlineMs every route registered with route() answers within this long of a request's arrival
+ * (503 if its work is not done: see withinDeadline), so that the gateway can give up on a replica that
+ * has not answered a little later, and try the next: it is cut off or frozen.
+ */
+export function createHttpApp(logger: Logger, deadlineMs?: number): FastifyInstance {
   const app = Fastify({ logger: false, routerOptions: { maxParamLength: 200 }, keepAliveTimeout: 75_000, return503OnClosing: true })
   // No route reads a body: accept any content type (aiohttp, used by the WDM benchmark, sends
   // application/octet-stream on an empty POST) and ignore what comes.
@@ -38,7 +43,30 @@ export function createHttpApp(logger: Logger): FastifyInstance {
     return reply.code(503).send({ error: `temporarily unavailable: ${err.message}` })
   })
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route for ${request.method} ${request.url.split('?')[0]}` }))
+  if (deadlineMs !== undefined) deadlines.set(app, deadlineMs)
   return app
+}
+
+const deadlines = new WeakMap<FastifyInstance, number>()
+
+/**
+ * The handler's answer, or 503 once deadlineMs have passed: a Redis command waiting out its timeout,
+ * then a WAIT for the replicas, then a saga slowed by a failover can each take seconds, and a replica
+ * that answers nothing for that long cannot be told from one that is cut off. The work goes on; the
+ * gateway's retry (same request id) is applied once and finds what it did.
+ */
+function withinDeadline(deadlineMs: number, handler: RouteHandlerMethod): RouteHandlerMethod {
+  return function (this: FastifyInstance, request, reply) {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new AppError('UNAVAILABLE', `not done within ${deadlineMs / 1000} s (a failover or a partition slows Redis, Kafka or the saga): retry with the same Idempotency-Key`)),
+        deadlineMs,
+      )
+    })
+    const work = Promise.resolve(handler.call(this, request, reply))
+    return Promise.race([work, late]).finally(() => clearTimeout(timer))
+  }
 }
 
 /** The server span of each request in flight (only when tracing). */
@@ -85,9 +113,13 @@ function guarded(guard: RouteGuard | undefined, handler: RouteHandlerMethod): Ro
   }
 }
 
-/** Registers a route (behind the app's guard), and answers 405 for the other methods on the same path. */
-export function route(app: FastifyInstance, method: Method, url: string, handler: RouteHandlerMethod): void {
-  const checked = guarded(guards.get(app), handler)
+/**
+ * Registers a route (behind the app's guard, and answering within the app's deadline unless `unbounded`:
+ * a bulk load), and answers 405 for the other methods on the same path.
+ */
+export function route(app: FastifyInstance, method: Method, url: string, handler: RouteHandlerMethod, { unbounded = false } = {}): void {
+  const deadlineMs = unbounded ? undefined : deadlines.get(app)
+  const checked = guarded(guards.get(app), deadlineMs === undefined ? handler : withinDeadline(deadlineMs, handler))
   app.route({ method, url, handler: tracing() ? inRequestSpan(url, checked) : checked })
   const others = HTTP_METHODS.filter((m) => m !== method)
   app.route({

@@ -24,7 +24,10 @@ export class OffsetCommitter {
   constructor(
     private readonly consumer: StringConsumer,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    // What waited out a join goes once it is done.
+    consumer.on('consumer:group:join', () => this.#commitSoon())
+  }
 
   markDone(records: readonly ReadPosition[]): void {
     for (const { topic, partition, offset } of records) {
@@ -32,11 +35,16 @@ export class OffsetCommitter {
       const known = this.#done.get(key)
       if (!known || known.offset < offset + 1n) this.#done.set(key, { topic, partition, offset: offset + 1n })
     }
-    if (!this.#committing) this.#committing = this.#commitPending()
+    this.#commitSoon()
   }
 
   async flush(): Promise<void> {
+    this.#commitSoon()
     while (this.#committing) await this.#committing
+  }
+
+  #commitSoon(): void {
+    if (!this.#committing && this.#done.size > 0) this.#committing = this.#commitPending()
   }
 
   async #commitPending(): Promise<void> {
@@ -44,15 +52,19 @@ export class OffsetCommitter {
       // Each commit is a replicated write on the broker: a few per second are plenty, since a crash
       // only redelivers what was handled since the last one, and redelivery is harmless.
       await sleep(COMMIT_INTERVAL_MS)
+      // A member (re)joining its group has nothing to commit for yet (isActive() is false then, and
+      // also once the client cleared its member id: the coordinator forgot it). The client would send
+      // the commit all the same; the broker fails one sent mid-join (REBALANCE_IN_PROGRESS), and the
+      // client answers that failure with a JoinGroup of its own, which reached the coordinator just
+      // after the round had completed and started the next: a group leader whose assignment waited on
+      // a slow metadata fetch did that every round, a rebalance a second for 6 s (the consumer library's
+      // own autocommit skips its ticks mid-join for that reason). One with no member id at all the broker
+      // answers by closing the connection, failing the rejoin under way on it. The offsets wait for
+      // the next commit, after the join.
+      if (!this.consumer.isActive()) break
       // leaderEpoch -1: "unknown", which the broker accepts for a commit.
       const offsets = [...this.#done.values()].map((o) => ({ ...o, leaderEpoch: -1 }))
       this.#done.clear()
-      // A member that lost its place in the group (the client clears its id when the coordinator no
-      // longer knows it) has nothing to commit for: the client would still send the commit, with a null
-      // member id, and the broker answers that malformed request by closing the connection, failing the
-      // rejoin under way on it (a partition's stall grew by seconds, once per commit). Redelivery of
-      // those messages is harmless.
-      if (this.consumer.memberId === null) continue
       try {
         await this.consumer.commit({ offsets })
       } catch (err) {

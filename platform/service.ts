@@ -92,7 +92,7 @@ export async function startService<State, T extends Topic>(
   const state = await definition.setup(context)
 
   let ready = false
-  const app = createHttpApp(logger)
+  const app = createHttpApp(logger, config.requestDeadlineMs)
   guardRoutes(app, refusalWhileRedisSilent(redis, logger))
   app.get('/health', async (_request, reply) => (ready ? { status: 'ok' } : reply.code(503).send({ status: 'starting' })))
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))

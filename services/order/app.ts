@@ -24,7 +24,7 @@ export const orderService: ServiceDefinition<OrderService, typeof Topics.saga> =
     const store = new OrderStore(redis, config)
     const waiters = new CheckoutWaiters(redis, store, config.instanceId, logger)
     await waiters.start()
-    return { store, waiters, sagas: new CheckoutSagas(store, waiters, context), stock: new StockClient(config.stockUrl) }
+    return { store, waiters, sagas: new CheckoutSagas(store, waiters, context), stock: new StockClient(config.stockUrl, config.requestDeadlineMs) }
   },
   routes: orderRoutes,
   consumes: { topic: Topics.saga, handler: ({ sagas }) => orderHandlers(sagas), deadLetter: ({ sagas }) => (reply) => sagas.abort(reply) },

@@ -54,7 +54,7 @@ export class CheckoutSagas {
       throw new AppError('UNAVAILABLE', `writes here do not reach the Redis replicas (a partition or a failover under way): order ${orderId} not checked out here; retry with the same Idempotency-Key`)
     }
     const started = await this.store.beginCheckout(orderId, newSagaId(), idempotencyKey, FIRST_STEP, config.instanceId)
-    const outcome = this.waiters.wait(started.sagaId, config.checkoutWaitMs)
+    const outcome = this.waiters.wait(started.sagaId, config.requestDeadlineMs)
     if (started.kind === 'join') {
       const [known] = await this.store.outcomes([started.sagaId])
       if (known) {

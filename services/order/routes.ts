@@ -60,5 +60,5 @@ export function orderRoutes(app: FastifyInstance, { store, sagas, stock }: Order
     await store.batchInit(n, nItems, nUsers, parseAmount(params.itemPrice, 'item price'))
     await context.durable()
     return { msg: `batch init of ${n} orders successful`, count: n }
-  })
+  }, { unbounded: true })
 }

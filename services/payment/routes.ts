@@ -35,5 +35,5 @@ export function paymentRoutes(app: FastifyInstance, store: PaymentStore): void {
     const count = parseBatchSize(n)
     await store.batchInit(count, { credit: parseAmount(startingMoney, 'starting money') })
     return { msg: `batch init of ${count} users successful`, count }
-  })
+  }, { unbounded: true })
 }

@@ -35,5 +35,5 @@ export function stockRoutes(app: FastifyInstance, store: StockStore): void {
     const count = parseBatchSize(n)
     await store.batchInit(count, { stock: parseAmount(startingStock, 'starting stock'), price: parseAmount(itemPrice, 'item price') })
     return { msg: `batch init of ${count} items successful`, count }
-  })
+  }, { unbounded: true })
 }

@@ -397,6 +397,49 @@ test('a consumer no longer in its group commits nothing: the broker would close 
   }
 })
 
+// With a host cut off, the order group rebalanced every second for 6 s: its leader, whose assignment
+// waited on a metadata fetch, committed meanwhile; the broker failed that commit (REBALANCE_IN_PROGRESS)
+// and the client answered with a JoinGroup, which came after the round had completed and began the next.
+test('a commit due while its member rejoins waits for the join, which it does not repeat', async (t) => {
+  const groupId = `commit-mid-join-${randomUUID()}`
+  const first = createConsumer(kafka, groupId, `${groupId}-first`)
+  const firstStream = await first.consume({ topics: [Topics.stock], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+  let commitsSent = 0
+  const commit = first.commit.bind(first) as (options: Parameters<typeof first.commit>[0]) => Promise<void>
+  first.commit = ((options: Parameters<typeof first.commit>[0]) => (commitsSent++, commit(options))) as typeof first.commit
+  const committer = new OffsetCommitter(first, logger)
+  const generationBefore = first.generationId
+  // A second member makes the first rejoin; as the first (the leader) begins its sync, with the
+  // assignment still to compute, the broker freezes for a second and a commit falls due.
+  let commitsMidJoin: number | undefined
+  const freezeAtSync = onStart(({ client, operation }) => {
+    if (client !== first || operation !== 'syncGroup' || commitsMidJoin !== undefined) return
+    commitsMidJoin = 0
+    cluster.pause('kafka-1')
+    committer.markDone([{ topic: Topics.stock, partition: 0, offset: 6n }])
+    const sent = commitsSent
+    setTimeout(() => {
+      commitsMidJoin = commitsSent - sent
+      cluster.resume('kafka-1')
+    }, 1000)
+  })
+  consumerGroupChannel.subscribe(freezeAtSync)
+  t.after(() => consumerGroupChannel.unsubscribe(freezeAtSync))
+  const second = createConsumer(kafka, groupId, `${groupId}-second`)
+  const secondStream = await second.consume({ topics: [Topics.stock], mode: 'committed', fallbackMode: 'earliest', autocommit: false })
+  try {
+    await waitUntil('the first member to sync', async () => commitsMidJoin !== undefined && first.isActive(), 30_000, 50)
+    const committed = async () => (await first.listCommittedOffsets({ topics: [{ topic: Topics.stock, partitions: [0] }] })).get(Topics.stock)?.[0]
+    await waitUntil('the offset to be committed after the join', async () => (await committed()) === 7n, 10_000, 100)
+    await sleep(3000) // time for another round, had one begun
+    assert.equal(commitsMidJoin, 0, 'commits sent while the member was joining')
+    assert.deepEqual([first.generationId, second.generationId], [generationBefore + 1, generationBefore + 1], 'one rebalance, for the second member')
+  } finally {
+    for (const stream of [firstStream, secondStream]) await stream.close().catch(() => undefined)
+    for (const consumer of [first, second]) await consumer.close(true)
+  }
+})
+
 // A chaos run's logs seemed to show consumers joining only after the heal: the first assignment of
 // every session went unlogged (the listener came after the join), and only later rebalances showed.
 test("a session logs the assignment its own join got, not only the next rebalance's", async () => {
