@@ -41,9 +41,9 @@ export interface Config {
   /** How long an idempotency record (HTTP request or message) is kept. */
   idempotencyTtlSeconds: number
   /**
-   * Every request (but a batch_init) is answered within this long of its arrival, a checkout at the
-   * latest with "not known yet" (503): under the gateway's read timeout (8 s), so that a replica that
-   * answers is never taken for one that is cut off.
+   * Every request (but a batch_init) is answered within this long of its arrival, if only with 503
+   * "not done yet" (a checkout waits for its saga's outcome as long): under the gateway's read timeout
+   * (8 s), so that a replica that answers is never taken for one that is cut off.
    */
   requestDeadlineMs: number
   /** Checkouts one order replica runs at once; more are refused with 429 and Retry-After, changing nothing. */

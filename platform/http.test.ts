@@ -38,6 +38,9 @@ test('a request is answered 503 at the deadline while its work goes on; a bulk r
   route(app, 'POST', '/slow', work('slow', 400))
   route(app, 'POST', '/fast', work('fast', 10))
   route(app, 'POST', '/bulk', work('bulk', 400), { unbounded: true })
+  route(app, 'POST', '/refused', () => {
+    throw new AppError('BAD_INPUT', 'refused at once')
+  })
   try {
     const started = performance.now()
     const slow = await app.inject({ method: 'POST', url: '/slow' })
@@ -50,6 +53,8 @@ test('a request is answered 503 at the deadline while its work goes on; a bulk r
     const bulk = await app.inject({ method: 'POST', url: '/bulk' })
     assert.deepEqual([bulk.statusCode, bulk.json()], [200, { done: 'bulk' }])
     assert.deepEqual(finished, ['fast', 'slow', 'bulk']) // the late one finished, unanswered
+    const refused = await app.inject({ method: 'POST', url: '/refused' })
+    assert.deepEqual([refused.statusCode, refused.json().error], [400, 'refused at once'])
   } finally {
     await app.close()
   }

@@ -57,6 +57,8 @@ const deadlines = new WeakMap<FastifyInstance, number>()
  */
 function withinDeadline(deadlineMs: number, handler: RouteHandlerMethod): RouteHandlerMethod {
   return function (this: FastifyInstance, request, reply) {
+    // A handler that throws at once rejects `work`, and the timer is cleared all the same.
+    const work = new Promise((resolve) => resolve(handler.call(this, request, reply)))
     let timer: NodeJS.Timeout | undefined
     const late = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(
@@ -64,7 +66,6 @@ function withinDeadline(deadlineMs: number, handler: RouteHandlerMethod): RouteH
         deadlineMs,
       )
     })
-    const work = Promise.resolve(handler.call(this, request, reply))
     return Promise.race([work, late]).finally(() => clearTimeout(timer))
   }
 }
