@@ -105,6 +105,24 @@ export function guardRoutes(app: FastifyInstance, guard: RouteGuard): void {
   guards.set(app, guard)
 }
 
+/** What every GET route registered with route() awaits first: a reason to refuse the read, or undefined. */
+export type ReadGuard = () => Promise<AppError | undefined>
+const readGuards = new WeakMap<FastifyInstance, ReadGuard>()
+
+/** Sets the app's read guard, for the GET routes registered after (the reads of the stores). */
+export function guardReads(app: FastifyInstance, guard: ReadGuard): void {
+  readGuards.set(app, guard)
+}
+
+function readGuarded(guard: ReadGuard | undefined, handler: RouteHandlerMethod): RouteHandlerMethod {
+  if (!guard) return handler
+  return async function (this: FastifyInstance, request, reply) {
+    const refusal = await guard()
+    if (refusal) throw refusal
+    return handler.call(this, request, reply)
+  }
+}
+
 function guarded(guard: RouteGuard | undefined, handler: RouteHandlerMethod): RouteHandlerMethod {
   if (!guard) return handler
   return function (this: FastifyInstance, request, reply) {
@@ -115,12 +133,13 @@ function guarded(guard: RouteGuard | undefined, handler: RouteHandlerMethod): Ro
 }
 
 /**
- * Registers a route (behind the app's guard, and answering within the app's deadline unless `unbounded`:
- * a bulk load), and answers 405 for the other methods on the same path.
+ * Registers a route (behind the app's guard, a GET also behind its read guard, and answering within the
+ * app's deadline unless `unbounded`: a bulk load), and answers 405 for the other methods on the same path.
  */
 export function route(app: FastifyInstance, method: Method, url: string, handler: RouteHandlerMethod, { unbounded = false } = {}): void {
   const deadlineMs = unbounded ? undefined : deadlines.get(app)
-  const checked = guarded(guards.get(app), deadlineMs === undefined ? handler : withinDeadline(deadlineMs, handler))
+  const read = method === 'GET' ? readGuarded(readGuards.get(app), handler) : handler
+  const checked = guarded(guards.get(app), deadlineMs === undefined ? read : withinDeadline(deadlineMs, read))
   app.route({ method, url, handler: tracing() ? inRequestSpan(url, checked) : checked })
   const others = HTTP_METHODS.filter((m) => m !== method)
   app.route({

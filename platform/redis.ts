@@ -167,8 +167,10 @@ export function loadScript(redis: Redis, dir: URL, name: string): Script {
 export class DurabilityBarrier {
   #inFlight: Promise<void> | undefined
   #next: Promise<void> | undefined
-  /** The last WAIT came back short: the master may be cut off from its replicas (a partition). */
+  /** The last WAIT came back short, or the replicas stopped acknowledging: the master may be cut off from them (a partition). */
   #fallingShort = false
+  #reviewing = false
+  #checking: Promise<boolean> | undefined
 
   constructor(
     private readonly redis: Redis,
@@ -198,9 +200,39 @@ export class DurabilityBarrier {
    */
   async replicating(): Promise<boolean> {
     if (this.replicas <= 0 || !this.#fallingShort) return true
-    const acked = await this.redis.wait(this.replicas, this.timeoutMs).catch(() => undefined)
-    if (acked !== undefined) this.#fallingShort = acked < this.replicas
-    return !this.#fallingShort
+    // One WAIT for every caller meanwhile: a WAIT holds the connection's later commands behind it.
+    this.#checking ??= this.redis
+      .wait(this.replicas, this.timeoutMs)
+      .then(
+        (acked) => (this.#fallingShort = acked < this.replicas),
+        () => {},
+      )
+      .then(() => {
+        this.#checking = undefined
+        return !this.#fallingShort
+      })
+    return this.#checking
+  }
+
+  /**
+   * Looks at the master's replicas (INFO replication): when fewer than `replicas` of them have
+   * acknowledged within FOLLOWING_LAG_S (each does every second), or the connection is not to a master
+   * at all, the master may be cut off from them, or deposed by a failover on the other side of a
+   * partition; it still answers reads, as of the cut. Marked so, this connection's reads too wait for
+   * a WAIT of its own to say the replicas follow (replicating()).
+   */
+  async reviewReplication(): Promise<void> {
+    if (this.replicas <= 0 || this.#fallingShort || this.#reviewing) return
+    this.#reviewing = true
+    try {
+      const info = await this.redis.info('replication')
+      const following = [...info.matchAll(/^slave\d+:.*state=online,.*lag=(\d+)/gm)].filter((m) => Number(m[1]) <= FOLLOWING_LAG_S).length
+      if (!/^role:master/m.test(info) || following < this.replicas) this.#fallingShort = true
+    } catch {
+      // Unanswered: the connection's own commands wait for the failover, or fail.
+    } finally {
+      this.#reviewing = false
+    }
   }
 
   #send(deadline: number): Promise<void> {
@@ -232,6 +264,8 @@ const noop = () => {}
 
 /** How many WAIT timeouts a caller's write may take to reach its replicas. */
 const REPLICATION_ATTEMPTS = 5
+/** A replica whose last acknowledgement is older than this (it sends one a second) may be cut off. */
+const FOLLOWING_LAG_S = 3
 
 /** Scripts prefix an answer repeated from an idempotency record with this, so replays can be counted. */
 const REPLAY_MARK = 'REPLAY:'

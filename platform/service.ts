@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { loadConfig, type Config, type ServiceName } from './config.js'
 import { AppError } from './errors.js'
-import { createHttpApp, guardRoutes, type RouteGuard } from './http.js'
+import { createHttpApp, guardReads, guardRoutes, type RouteGuard } from './http.js'
 import { ConsumerLoop, type DeadLetterHandler, type MessageHandler } from './idempotent-consumer.js'
 import { ensureTopics, Publisher } from './kafka.js'
 import { createLogger, type Logger } from './logger.js'
@@ -69,6 +69,8 @@ export async function startService<State, T extends Topic>(
   const redis = connectRedis(config.redis, logger, config.instanceId)
   const publisher = new Publisher(config.kafka, config.instanceId, logger)
   const barrier = new DurabilityBarrier(redis, config.redis.waitReplicas, config.redis.waitTimeoutMs)
+  const replicationReview = setInterval(() => void barrier.reviewReplication(), REPLICATION_REVIEW_MS)
+  replicationReview.unref()
   let loop: ConsumerLoop<T> | undefined
   const context: ServiceContext = {
     config,
@@ -94,6 +96,7 @@ export async function startService<State, T extends Topic>(
   let ready = false
   const app = createHttpApp(logger, config.requestDeadlineMs)
   guardRoutes(app, refusalWhileRedisSilent(redis, logger))
+  guardReads(app, async () => ((await barrier.replicating()) ? undefined : STALE_READ_REFUSAL))
   app.get('/health', async (_request, reply) => (ready ? { status: 'ok' } : reply.code(503).send({ status: 'starting' })))
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()))
   definition.routes?.(app, state, context)
@@ -137,6 +140,7 @@ export async function startService<State, T extends Topic>(
     port,
     async stop() {
       ready = false
+      clearInterval(replicationReview)
       await app.close()
       for (const task of background) await task.stop()
       await loop?.stop()
@@ -146,6 +150,16 @@ export async function startService<State, T extends Topic>(
     },
   }
 }
+
+/** How often a replica looks whether its Redis master's replicas still follow it (DurabilityBarrier.reviewReplication). */
+const REPLICATION_REVIEW_MS = 1000
+
+/**
+ * A read from a master its replicas no longer follow may be stale: cut off from the Sentinel majority,
+ * it is replaced on the other side, and keeps answering reads as of the cut (a stock replica on its
+ * host read 50 units left where the new master had 0, just after the heal).
+ */
+const STALE_READ_REFUSAL = new AppError('UNAVAILABLE', "this replica's Redis master is not followed by its replicas (cut off by a partition, or replaced): nothing read here, where it could be stale; retry")
 
 /** Past an ordinary failover: 5-7 s from a master's death until the clients reach the new one. */
 const REDIS_SILENCE_LIMIT_MS = 8000
