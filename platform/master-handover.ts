@@ -13,7 +13,7 @@
 // take writes while one may still go on.
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
-import { sentinelFields } from './redis.js'
+import { infoFields, sentinelFields } from './redis.js'
 
 export interface GroupNodes {
   /** The master's address as Sentinel names it (host:port), and a connection to it. */
@@ -37,12 +37,6 @@ export const HANDOVER_LOCK_MS = 60_000
 const POLL_MS = 100
 
 const HANDOVER_LOCK_KEY = 'redis-master-handover'
-
-/** The fields of an INFO section. */
-export async function infoFields(redis: Redis, section: string): Promise<Map<string, string>> {
-  const text = await redis.info(section)
-  return new Map(text.split('\r\n').flatMap((line) => (line.includes(':') ? [line.split(/:(.*)/s).slice(0, 2) as [string, string]] : [])))
-}
 
 /** The master Sentinel names for a group, as host:port. */
 export async function masterAddress(sentinel: Redis, group: string): Promise<string> {

@@ -123,6 +123,12 @@ export function closeRedis(client: Redis): void {
   client.disconnect()
 }
 
+/** The fields of an INFO section. */
+export async function infoFields(redis: Redis, section: string): Promise<Map<string, string>> {
+  const text = await redis.info(section)
+  return new Map(text.split('\r\n').flatMap((line) => (line.includes(':') ? [line.split(/:(.*)/s).slice(0, 2) as [string, string]] : [])))
+}
+
 /** A Sentinel reply's flat [name, value, ...] list (SENTINEL MASTER, each of SENTINEL REPLICAS) as an object. */
 export function sentinelFields(flat: unknown): Record<string, string> {
   const list = flat as string[]
@@ -225,9 +231,10 @@ export class DurabilityBarrier {
     if (this.replicas <= 0 || this.#fallingShort || this.#reviewing) return
     this.#reviewing = true
     try {
-      const info = await this.redis.info('replication')
-      const following = [...info.matchAll(/^slave\d+:.*state=online,.*lag=(\d+)/gm)].filter((m) => Number(m[1]) <= FOLLOWING_LAG_S).length
-      if (!/^role:master/m.test(info) || following < this.replicas) this.#fallingShort = true
+      const info = await infoFields(this.redis, 'replication')
+      // Each replica is a line `slave<N>:ip=…,port=…,state=online,offset=…,lag=<seconds>`.
+      const following = [...info].filter(([name, value]) => /^slave\d+$/.test(name) && /state=online/.test(value) && Number(/lag=(\d+)/.exec(value)?.[1]) <= FOLLOWING_LAG_S).length
+      if (info.get('role') !== 'master' || following < this.replicas) this.#fallingShort = true
     } catch {
       // Unanswered: the connection's own commands wait for the failover, or fail.
     } finally {
