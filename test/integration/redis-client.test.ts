@@ -98,6 +98,8 @@ test('a client ioredis gives up on connects again, and resubscribes', async () =
   keepConnected(subscriber, logger, 'redis-client-test-subscriber')
   clients.push(subscriber)
   await subscriber.subscribe('redis-client-test')
+  // Both connected before their connections are cut: a client still connecting has no stream yet (a CI run failed on that).
+  await ready(client)
   await withSentinelsFrozen(async () => {
     for (const lost of [client, subscriber]) {
       lost.stream.destroy()
